@@ -1,0 +1,58 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both create .venv when it is missing.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip
+# torch first, from the CPU build that `pip install torch==2.13.0` resolves to on these machines;
+# the constraint keeps later installs from replacing it with a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev
+PYTEST_ARGS ?=
+TYPECHECK := .typecheck/regionreasoner
+PKG_DIRS := core memory policies tools agent trainers evals
+
+.PHONY: venv test lint typecheck pytest demo test-postgres clean help
+
+help:
+	@echo "make demo          run the main job (a three-turn region dialogue) into demo-output/"
+	@echo "make test          ruff + mypy + the whole pytest suite"
+	@echo "make test-postgres the memory tests against a real Postgres started on 127.0.0.1"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools
+	$(PIP) install -q "$(TORCH_SPEC)"
+	echo "$(TORCH_SPEC)" > $(VENV)/constraints.txt
+	$(PIP) install -q -c $(VENV)/constraints.txt -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy cannot follow setuptools' editable import hook, so it reads the package through a tree of links
+# named like the installed package (.typecheck/regionreasoner/<folder> -> <folder>).
+typecheck: $(STAMP)
+	@mkdir -p $(TYPECHECK) && for d in $(PKG_DIRS); do ln -sfn ../../$$d $(TYPECHECK)/$$d; done
+	$(BIN)/mypy $(addprefix -p regionreasoner.,$(PKG_DIRS))
+
+# pytest exits 5 when it collects nothing: here that is a failure, said in words.
+pytest: $(STAMP)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating that as a failure"; exit 1; fi; exit $$rc
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	$(BIN)/regionreasoner demo
+
+test-postgres: $(STAMP)
+	bash .ci/with-postgres.sh $(BIN)/python -m pytest -m postgres tests/memory $(PYTEST_ARGS)
+
+clean:
+	rm -rf .typecheck build dist demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,142 @@
+"""Region references in questions and box citations in reasoning.
+
+* A question names earlier regions as ``R1``, ``R2``, ... or gives a box inline as ``bbox=[x1, y1, x2, y2]`` (in
+  original-image pixels).  :func:`find_region_names` and :func:`find_question_boxes` find them;
+  :func:`render_question` replaces them with ``bbox=[...]`` in the policy's frame, which is the only form the
+  RegionReasoner checkpoints were trained on.
+* The ``<think>`` section cites the reference as ``bbox=[x1, y1, x2, y2]`` (``=`` optional, as the reference
+  reward accepts).  :func:`check_citations` tells which cited boxes equal a referenced box exactly (verified) and
+  which match none (hallucinated), with the same exact-integer rule as the RegionReasoner R_ref reward.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CitationCheck",
+    "QuestionBox",
+    "check_citations",
+    "find_cited_boxes",
+    "find_question_boxes",
+    "find_region_names",
+    "render_bbox",
+    "render_question",
+]
+
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_CITED = re.compile(
+    r"bbox\s*=?\s*\[\s*" + r"\s*,\s*".join([_NUM] * 4) + r"\s*\]",
+    re.IGNORECASE,
+)
+_INLINE = re.compile(r"bbox\s*=\s*\[\s*" + r"\s*,\s*".join([_NUM] * 4) + r"\s*\]", re.IGNORECASE)
+_REGION_NAME = re.compile(r"(?<![\w-])R([1-9][0-9]*)(?![\w-])")
+
+Coords4 = tuple[float, float, float, float]
+
+
+def render_bbox(box: Sequence[float]) -> str:
+    """``bbox=[x1, y1, x2, y2]`` with integer coordinates (the form the reference prompts and rewards use)."""
+    if len(box) != 4:
+        raise ValueError(f"render_bbox needs 4 coordinates, got {list(box)}")
+    return "bbox=[" + ", ".join(str(math.floor(v + 0.5)) for v in box) + "]"
+
+
+def find_cited_boxes(text: str) -> list[Coords4]:
+    """Boxes cited as ``bbox=[...]`` or ``bbox [...]`` in ``text``, in order of appearance (duplicates kept)."""
+    return [(float(a), float(b), float(c), float(d)) for a, b, c, d in _CITED.findall(text)]
+
+
+def find_region_names(question: str) -> list[str]:
+    """Region names (``R1``, ``R12``) mentioned in a question, in order, each once.
+
+    A name is ``R`` plus a positive integer without leading zeros, standing alone (``R2-D2`` and ``PR1`` are not
+    names).
+    """
+    seen: dict[str, None] = {}
+    for m in _REGION_NAME.finditer(question):
+        seen.setdefault("R" + m.group(1))
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class QuestionBox:
+    """An inline ``bbox=[...]`` in a question: its character span and its four numbers as written."""
+
+    start: int
+    end: int
+    coords: Coords4
+
+
+def find_question_boxes(question: str) -> list[QuestionBox]:
+    """Inline ``bbox=[x1, y1, x2, y2]`` boxes in a question (the ``=`` is required here), in order."""
+    return [
+        QuestionBox(m.start(), m.end(), (float(m[1]), float(m[2]), float(m[3]), float(m[4])))
+        for m in _INLINE.finditer(question)
+    ]
+
+
+def render_question(
+    question: str,
+    regions: Mapping[str, Sequence[float]],
+    inline: Sequence[Sequence[float]] = (),
+) -> str:
+    """Replace region names and inline boxes with ``bbox=[...]`` in the policy's frame.
+
+    ``regions`` maps names (``"R1"``) to their box in the policy's frame; ``inline`` gives the policy-frame box
+    of each inline ``bbox=[...]`` of the question, in order.  A name missing from ``regions`` raises KeyError
+    (the caller resolves names first).
+    """
+    boxes = find_question_boxes(question)
+    if len(inline) != len(boxes):
+        raise ValueError(f"question has {len(boxes)} inline boxes but {len(inline)} replacements were given")
+    pieces: list[str] = []
+    last = 0
+    for qb, repl in zip(boxes, inline, strict=True):
+        pieces.append(_render_names(question[last : qb.start], regions))
+        pieces.append(render_bbox(repl))
+        last = qb.end
+    pieces.append(_render_names(question[last:], regions))
+    return "".join(pieces)
+
+
+def _render_names(text: str, regions: Mapping[str, Sequence[float]]) -> str:
+    return _REGION_NAME.sub(lambda m: render_bbox(regions["R" + m.group(1)]), text)
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    """One box cited in ``<think>`` (policy frame) and the referenced region it equals, if any."""
+
+    model_box: Coords4
+    region: str | None
+
+    @property
+    def verified(self) -> bool:
+        """True when the cited box equals a referenced box exactly."""
+        return self.region is not None
+
+
+def check_citations(
+    cited: Sequence[Coords4], references: Mapping[str, Sequence[float]]
+) -> tuple[list[CitationCheck], list[str]]:
+    """Match cited boxes against the referenced regions' rendered boxes (policy frame, exact integers).
+
+    Returns one :class:`CitationCheck` per cited box (``region`` None: hallucinated) and the names of referenced
+    regions that no citation matched.  Matching uses the integers the prompt showed, as the RegionReasoner
+    R_ref reward does, so an off-by-one citation is a hallucination.
+    """
+    rendered = {name: tuple(float(math.floor(v + 0.5)) for v in box) for name, box in references.items()}
+    checks: list[CitationCheck] = []
+    matched: set[str] = set()
+    for box in cited:
+        key = tuple(float(v) for v in box)
+        region = next((name for name, ref in rendered.items() if ref == key), None)
+        if region is not None:
+            matched.add(region)
+        checks.append(CitationCheck(model_box=(key[0], key[1], key[2], key[3]), region=region))
+    missing = [name for name in references if name not in matched]
+    return checks, missing

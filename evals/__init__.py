@@ -1,0 +1,15 @@
+"""Evaluation of regionreasoner: metrics, RegionDial-Bench, single-turn RefCOCO and a synthetic benchmark.
+
+Modules (import them directly; nothing is loaded at package import):
+
+* :mod:`~regionreasoner.evals.metrics`: ``score_turn``, Acc@0.5 / gIoU / cIoU per round (``RoundMetrics``,
+  ``summarise``); :mod:`~regionreasoner.evals.coco_ap`: COCO AP (pycocotools and numpy);
+* :mod:`~regionreasoner.evals.results`: the per-turn ``TurnResult`` records (JSON lines);
+* :mod:`~regionreasoner.evals.regiondial`: RegionDial-Bench loading, writing, statistics, the context rule;
+* :mod:`~regionreasoner.evals.refcoco`: RefCOCO/+/g records as one-turn dialogues;
+* :mod:`~regionreasoner.evals.synthetic_world`, :mod:`~regionreasoner.evals.synthetic`: the shapes benchmark;
+* :mod:`~regionreasoner.evals.report`: summary.json, summary.md, rounds.png; :mod:`~regionreasoner.evals.cli`:
+  ``regionreasoner-eval``.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Alembic migrations of the region memory (run them with :func:`regionreasoner.memory.migrate.upgrade`)."""

@@ -1,0 +1,121 @@
+"""Reading turns, regions and dialogues back as pydantic objects, in a few set-based queries each.
+
+A dialogue with T turns loads in three SELECTs (turns, regions, citations) whatever T is; a region by name is
+one indexed SELECT on ``(dialogue_id, number)``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select
+
+from regionreasoner.core.errors import DialogueNotFoundError, TurnNotFoundError
+from regionreasoner.core.types import Dialogue, Region, Turn
+from regionreasoner.memory.convert import (
+    CITATION_COLUMNS,
+    REGION_COLUMNS,
+    TURN_COLUMNS,
+    AnyRow,
+    dialogue_from_row,
+    region_from_row,
+    turn_from_row,
+)
+from regionreasoner.memory.models import CitationRow, DialogueRow, RegionRow, TurnRow
+
+__all__ = [
+    "REGION_BY_NUMBER",
+    "dialogue_exists",
+    "dialogue_not_found",
+    "get_region",
+    "load_dialogues",
+    "load_regions",
+    "load_turns",
+    "region_count",
+    "turn_not_found",
+]
+
+
+def dialogue_not_found(dialogue_id: str) -> DialogueNotFoundError:
+    """The error for an unknown dialogue id."""
+    return DialogueNotFoundError(
+        f"no dialogue {dialogue_id!r}", hint="check the id, or list them with list_dialogues()"
+    )
+
+
+def turn_not_found(dialogue_id: str, index: int, count: int) -> TurnNotFoundError:
+    """The error for a turn index a dialogue with ``count`` turns does not have."""
+    span = f"turns 0..{count - 1}" if count else "no turns yet"
+    return TurnNotFoundError(
+        f"dialogue {dialogue_id!r} has no turn {index} (it has {span})", hint="turn indices are 0-based"
+    )
+
+
+def dialogue_exists(conn: Connection, dialogue_id: str) -> bool:
+    """True when a dialogue with this id is stored."""
+    return conn.execute(select(DialogueRow.id).where(DialogueRow.id == dialogue_id)).first() is not None
+
+
+def region_count(conn: Connection, dialogue_id: str) -> int:
+    """How many regions a dialogue has (its highest region number: numbers have no gaps)."""
+    value = conn.execute(select(func.max(RegionRow.number)).where(RegionRow.dialogue_id == dialogue_id)).scalar()
+    return 0 if value is None else int(value)
+
+
+REGION_BY_NUMBER = (
+    select(*REGION_COLUMNS)
+    .join(TurnRow, TurnRow.id == RegionRow.turn_id)
+    .where(RegionRow.dialogue_id == bindparam("dialogue_id"), RegionRow.number == bindparam("number"))
+)
+"""The look-up behind get_region: the unique index ``(dialogue_id, number)``, then the turn by primary key."""
+
+
+def get_region(conn: Connection, dialogue_id: str, number: int) -> Region | None:
+    """Region ``R<number>`` of a dialogue, or None: one SELECT on the unique index ``(dialogue_id, number)``."""
+    row = conn.execute(REGION_BY_NUMBER, {"dialogue_id": dialogue_id, "number": number}).first()
+    return None if row is None else region_from_row(row)
+
+
+def load_regions(conn: Connection, cond: ColumnElement[bool]) -> list[Region]:
+    """Regions matching ``cond`` (on RegionRow / TurnRow columns), in storage order."""
+    stmt = select(*REGION_COLUMNS).join(TurnRow, TurnRow.id == RegionRow.turn_id).where(cond).order_by(RegionRow.id)
+    return [region_from_row(row) for row in conn.execute(stmt)]
+
+
+def load_turns(conn: Connection, cond: ColumnElement[bool]) -> list[Turn]:
+    """Turns matching ``cond`` (on TurnRow columns), ordered by dialogue and index, with regions and citations."""
+    turn_rows = conn.execute(select(*TURN_COLUMNS).where(cond).order_by(TurnRow.dialogue_id, TurnRow.turn_index)).all()
+    if not turn_rows:
+        return []
+    turn_ids = select(TurnRow.id).where(cond).scalar_subquery()
+    regions: dict[int, list[Region]] = defaultdict(list)
+    region_stmt = (
+        select(*REGION_COLUMNS)
+        .join(TurnRow, TurnRow.id == RegionRow.turn_id)
+        .where(RegionRow.turn_id.in_(turn_ids))
+        .order_by(RegionRow.number)
+    )
+    for row in conn.execute(region_stmt):
+        regions[int(row.turn_id)].append(region_from_row(row))
+    citations: dict[int, list[AnyRow]] = defaultdict(list)
+    citation_stmt = (
+        select(*CITATION_COLUMNS)
+        .outerjoin(RegionRow, RegionRow.id == CitationRow.region_id)
+        .where(CitationRow.turn_id.in_(turn_ids))
+        .order_by(CitationRow.turn_id, CitationRow.kind, CitationRow.position)
+    )
+    for row in conn.execute(citation_stmt):
+        citations[int(row.turn_id)].append(row)
+    return [turn_from_row(row, regions[int(row.id)], citations[int(row.id)]) for row in turn_rows]
+
+
+def load_dialogues(conn: Connection, rows: Sequence[AnyRow]) -> list[Dialogue]:
+    """Dialogues for rows of :data:`~regionreasoner.memory.convert.DIALOGUE_COLUMNS`, with all their turns."""
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    by_dialogue: dict[str, list[Turn]] = defaultdict(list)
+    for turn in load_turns(conn, TurnRow.dialogue_id.in_(ids)):
+        by_dialogue[turn.dialogue_id].append(turn)
+    return [dialogue_from_row(row, by_dialogue[row.id]) for row in rows]

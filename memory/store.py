@@ -1,0 +1,399 @@
+"""RegionMemory: dialogues, turns and their regions R1, R2, ... in SQLite or Postgres.
+
+    from regionreasoner.memory import RegionMemory
+
+    with RegionMemory("sqlite:///rr.db") as mem:    # images go to ./images beside rr.db
+        dlg = mem.create_dialogue("photo.jpg")
+        turn = mem.append_turn(dlg.id, draft)      # one transaction: the turn, its regions R1.., its citations
+        mem.get_region(dlg.id, "R1").box           # Box(x1, y1, x2, y2) in original pixels
+
+Boxes and points are in original-image pixels (float xyxy, after EXIF transpose).  Every public method raises
+a typed :class:`~regionreasoner.core.errors.RegionReasonerError`: bad input before anything is written, and
+database failures as :class:`~regionreasoner.core.errors.StorageError` whose message names the fix.  Concurrency
+and idempotency rules: docs/memory.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from regionreasoner.core.errors import ImageNotFoundError, InputError, StorageError
+from regionreasoner.core.images import ImageSource, LoadedImage, load_image
+from regionreasoner.core.types import REGION_ID_PATTERN, Dialogue, ImageInfo, Region, Turn, TurnDraft, is_image_hash
+from regionreasoner.memory import append as _append
+from regionreasoner.memory.blobs import ImageStore, check_hash
+from regionreasoner.memory.convert import DIALOGUE_COLUMNS, IMAGE_COLUMNS, image_from_row
+from regionreasoner.memory.engine import (
+    Begin,
+    connect,
+    default_image_dir,
+    is_memory_sqlite,
+    make_engine,
+    normalize_url,
+    storage_error,
+)
+from regionreasoner.memory.migrate import HEAD_REVISION, current_revision, upgrade_engine
+from regionreasoner.memory.models import DialogueRow, ImageRow, RegionRow, TurnRow
+from regionreasoner.memory.reads import (
+    dialogue_exists,
+    dialogue_not_found,
+    get_region,
+    load_dialogues,
+    load_regions,
+    load_turns,
+    region_count,
+    turn_not_found,
+)
+
+__all__ = ["MAX_ATTEMPTS", "RegionMemory"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+"""How often a write transaction is tried when it collides with a concurrent writer (unique violation,
+Postgres serialization failure or deadlock)."""
+
+_DIALOGUE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+
+
+class RegionMemory:
+    """The SQL region memory of regionreasoner.
+
+    ``url``: ``sqlite:///path/memory.db``, ``sqlite://`` (in memory), ``postgresql+psycopg://user@host/db``, or
+    None for the default SQLite file (see :func:`~regionreasoner.memory.engine.default_url`).  ``image_dir``:
+    where image files go (default: ``images/`` beside a SQLite file, else ``<home>/images``).  ``migrate``:
+    bring the schema to the newest revision on open (cheap when it is there already); with False, a database
+    that is not at the newest revision raises StorageError.  Use it as a context manager, or call
+    :meth:`close`.  One instance may be shared by threads.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        image_dir: str | Path | None = None,
+        migrate: bool = True,
+        echo: bool = False,
+    ) -> None:
+        self.url = normalize_url(url)
+        self.images = ImageStore(image_dir if image_dir is not None else default_image_dir(self.url))
+        self._engine = make_engine(self.url, echo=echo)
+        # In-memory SQLite is one shared connection: serialise every use of it.
+        self._lock: threading.RLock | None = threading.RLock() if is_memory_sqlite(self.url) else None
+        self._closed = False
+        try:
+            if migrate:
+                upgrade_engine(self._engine)
+            else:
+                self._check_schema()
+        except BaseException:
+            self._engine.dispose()
+            raise
+        log.debug("opened %r", self)
+
+    def __repr__(self) -> str:
+        return f"RegionMemory({self.url.render_as_string(hide_password=True)!r}, image_dir={str(self.images.root)!r})"
+
+    def __enter__(self) -> RegionMemory:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every database connection; the instance cannot be used afterwards."""
+        self._closed = True
+        self._engine.dispose()
+
+    # ------------------------------------------------------------------ images
+
+    def put_image(self, source: ImageSource, *, parent: str | None = None) -> ImageInfo:
+        """Store an image version (its PNG file and its row) and return its info; idempotent.
+
+        ``source``: anything :func:`~regionreasoner.core.images.load_image` accepts.  ``parent``: hash of the
+        stored image this one was edited from (an inpainted version).  Storing an image that is already stored
+        returns the stored info unchanged (its first parent wins).
+        """
+        if parent is not None:
+            check_hash(parent)
+        loaded = load_image(source)
+        if parent == loaded.hash:
+            raise InputError("an image cannot be its own parent", hint="pass the hash of the image it was edited from")
+        stored = self._image_row(loaded.hash)
+        if stored is not None:
+            self.images.put(loaded)  # restores a missing file; a no-op otherwise
+            return stored
+        if parent is not None and self._image_row(parent) is None:
+            raise ImageNotFoundError(
+                f"parent image {parent[:12]}... is not stored", hint="put_image() the parent first"
+            )
+        self.images.put(loaded)
+
+        def write(conn: Connection) -> ImageInfo:
+            row = conn.execute(select(*IMAGE_COLUMNS).where(ImageRow.hash == loaded.hash)).first()
+            if row is not None:
+                return image_from_row(row)
+            info = ImageInfo(
+                hash=loaded.hash, width=loaded.width, height=loaded.height, parent=parent, created_at=_now()
+            )
+            conn.execute(
+                insert(ImageRow).values(
+                    hash=info.hash, width=info.width, height=info.height, parent_hash=parent, created_at=info.created_at
+                )
+            )
+            return info
+
+        return self._write(write)
+
+    def image_info(self, image_hash: str) -> ImageInfo:
+        """Size, parent and creation time of a stored image; ImageNotFoundError when unknown."""
+        info = self._image_row(check_hash(image_hash))
+        if info is None:
+            raise ImageNotFoundError(f"no stored image {image_hash[:12]}...", hint="store it with put_image()")
+        return info
+
+    def load_image(self, image_hash: str) -> LoadedImage:
+        """The pixels of a stored image (RGB, original size); ImageNotFoundError when unknown."""
+        self.image_info(image_hash)
+        return self.images.get(image_hash)
+
+    # --------------------------------------------------------------- dialogues
+
+    def create_dialogue(self, image: ImageSource, *, id: str | None = None, title: str | None = None) -> Dialogue:
+        """Start a dialogue about ``image`` and return it (without turns).
+
+        ``image``: the hash of a stored image, or anything :func:`~regionreasoner.core.images.load_image`
+        accepts (it is stored first).  ``id``: 1-128 characters of ``A-Z a-z 0-9 _ . : -`` (default: a random
+        uuid4 hex).  Creating a dialogue whose id exists returns the stored one when it is about the same image,
+        and raises InputError otherwise.
+        """
+        if id is not None and (not isinstance(id, str) or _DIALOGUE_ID.fullmatch(id) is None):
+            raise InputError(
+                f"dialogue id {id!r} is not allowed",
+                hint="use 1 to 128 characters of letters, digits, '_', '.', ':' and '-', or omit id for a random one",
+            )
+        dialogue_id = id if id is not None else uuid.uuid4().hex
+        image_hash = self._resolve_image(image)
+
+        def write(conn: Connection) -> Dialogue:
+            row = conn.execute(select(*DIALOGUE_COLUMNS).where(DialogueRow.id == dialogue_id)).first()
+            if row is not None:
+                if row.image_hash != image_hash:
+                    raise InputError(
+                        f"dialogue {dialogue_id!r} already exists, about image {row.image_hash[:12]}...",
+                        hint="pick another id, or continue that dialogue with its own image",
+                    )
+                return load_dialogues(conn, [row])[0]
+            created_at = _now()
+            conn.execute(
+                insert(DialogueRow).values(id=dialogue_id, image_hash=image_hash, title=title, created_at=created_at)
+            )
+            return Dialogue(id=dialogue_id, image=image_hash, created_at=created_at, title=title)
+
+        return self._write(write)
+
+    def dialogue(self, dialogue_id: str) -> Dialogue:
+        """A dialogue with all its turns in order and their regions; DialogueNotFoundError when unknown."""
+        with self._read() as conn:
+            rows = conn.execute(select(*DIALOGUE_COLUMNS).where(DialogueRow.id == dialogue_id)).all()
+            if not rows:
+                raise dialogue_not_found(dialogue_id)
+            return load_dialogues(conn, rows)[0]
+
+    def list_dialogues(self, limit: int = 50, offset: int = 0) -> list[Dialogue]:
+        """Dialogues, newest first, with their turns; ``limit`` 1..1000, ``offset`` >= 0."""
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise InputError(f"limit={limit}, offset={offset}", hint="use 1 <= limit <= 1000 and offset >= 0")
+        stmt = (
+            select(*DIALOGUE_COLUMNS)
+            .order_by(DialogueRow.created_at.desc(), DialogueRow.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._read() as conn:
+            return load_dialogues(conn, conn.execute(stmt).all())
+
+    def delete_dialogue(self, dialogue_id: str) -> None:
+        """Delete a dialogue with its turns, regions and citations (images stay); DialogueNotFoundError."""
+
+        def write(conn: Connection) -> None:
+            if conn.execute(delete(DialogueRow).where(DialogueRow.id == dialogue_id)).rowcount == 0:
+                raise dialogue_not_found(dialogue_id)
+
+        self._write(write)
+
+    # ------------------------------------------------------------------- turns
+
+    def append_turn(self, dialogue_id: str, draft: TurnDraft) -> Turn:
+        """Store one turn with its new regions and citations in ONE transaction; returns the stored Turn.
+
+        The turn gets ``draft.index`` or the next index; its regions are named R(n+1), R(n+2), ... in answer
+        order.  Appending a draft whose ``key`` (or explicit ``index``) is stored already returns the stored turn
+        when the content is equal and raises TurnConflictError when it differs.  Checked before anything is
+        written: the dialogue (DialogueNotFoundError) and image (ImageNotFoundError) exist; boxes and points lie
+        in the image and masks have its size (GeometryError, 1e-6 px tolerance); referenced and cited regions
+        exist in this dialogue (RegionNotFoundError).
+        """
+        return self.append_turns(dialogue_id, [draft])[0]
+
+    def append_turns(self, dialogue_id: str, drafts: Sequence[TurnDraft]) -> list[Turn]:
+        """Store several turns in order in ONE transaction (all or nothing), with :meth:`append_turn`'s rules."""
+        for i, draft in enumerate(drafts):
+            if not isinstance(draft, TurnDraft):
+                raise InputError(
+                    f"draft {i} is a {type(draft).__name__}, not a TurnDraft",
+                    hint="build it with regionreasoner.core.types.TurnDraft(...)",
+                )
+        if not drafts:
+            return []
+        return self._write(lambda conn: _append.append_drafts(conn, dialogue_id, drafts))
+
+    def turns(self, dialogue_id: str) -> list[Turn]:
+        """The turns of a dialogue in order; DialogueNotFoundError when unknown."""
+        with self._read() as conn:
+            found = load_turns(conn, TurnRow.dialogue_id == dialogue_id)
+            if not found and not dialogue_exists(conn, dialogue_id):
+                raise dialogue_not_found(dialogue_id)
+            return found
+
+    def turn(self, dialogue_id: str, index: int) -> Turn:
+        """Turn ``index`` (0-based) of a dialogue; DialogueNotFoundError, or NotFoundError for a missing index."""
+        with self._read() as conn:
+            found = load_turns(conn, (TurnRow.dialogue_id == dialogue_id) & (TurnRow.turn_index == index))
+            if found:
+                return found[0]
+            if not dialogue_exists(conn, dialogue_id):
+                raise dialogue_not_found(dialogue_id)
+            count = conn.execute(select(func.count()).where(TurnRow.dialogue_id == dialogue_id)).scalar_one()
+            raise turn_not_found(dialogue_id, index, int(count))
+
+    # ----------------------------------------------------------------- regions
+
+    def get_region(self, dialogue_id: str, region_id: str) -> Region:
+        """Region ``region_id`` (``"R1"``, ``"R2"``, ...) of a dialogue, in original pixels.
+
+        One indexed SELECT.  Raises RegionNotFoundError for a name the dialogue does not have or that is not a
+        region name (``"R0"``, ``"r1"``, ``"X"``), listing the names that exist; DialogueNotFoundError.
+        """
+        if isinstance(region_id, str) and REGION_ID_PATTERN.match(region_id) is not None:
+            with self._read(Begin.NONE) as conn:
+                found = get_region(conn, dialogue_id, int(region_id[1:]))
+            if found is not None:
+                return found
+        with self._read() as conn:
+            if not dialogue_exists(conn, dialogue_id):
+                raise dialogue_not_found(dialogue_id)
+            raise _append.region_not_found(dialogue_id, region_id, region_count(conn, dialogue_id))
+
+    def regions(self, dialogue_id: str) -> list[Region]:
+        """Every region of a dialogue, R1 first; DialogueNotFoundError when unknown."""
+        with self._read() as conn:
+            found = load_regions(conn, RegionRow.dialogue_id == dialogue_id)
+            if not found and not dialogue_exists(conn, dialogue_id):
+                raise dialogue_not_found(dialogue_id)
+            return sorted(found, key=lambda r: int(r.id[1:]))
+
+    def regions_for_image(self, image_hash: str) -> list[Region]:
+        """Regions found on this image version in any dialogue, in the order they were stored.
+
+        ImageNotFoundError when no such image is stored (an image without regions gives an empty list).
+        """
+        check_hash(image_hash)
+        with self._read() as conn:
+            found = load_regions(conn, RegionRow.image_hash == image_hash)
+        if not found:
+            self.image_info(image_hash)
+        return found
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _image_row(self, image_hash: str) -> ImageInfo | None:
+        with self._read(Begin.NONE) as conn:
+            row = conn.execute(select(*IMAGE_COLUMNS).where(ImageRow.hash == image_hash)).first()
+        return None if row is None else image_from_row(row)
+
+    def _resolve_image(self, image: ImageSource) -> str:
+        if is_image_hash(image):
+            if self._image_row(image) is not None:
+                return image
+            if not Path(image).is_file():
+                raise ImageNotFoundError(
+                    f"no stored image {image[:12]}...", hint="store it with put_image(), or pass the image itself"
+                )
+        return self.put_image(image).hash
+
+    def _check_schema(self) -> None:
+        with self._read() as conn:
+            now = current_revision(conn)
+        if now != HEAD_REVISION:
+            where = self.url.render_as_string(hide_password=True)
+            raise StorageError(
+                f"the database {where} is at schema revision {now or '(none)'}, this version needs {HEAD_REVISION}",
+                hint=f"run `regionreasoner db upgrade --url {where}`, or open it with migrate=True",
+            )
+
+    def _guard(self) -> contextlib.AbstractContextManager[object]:
+        if self._closed:
+            raise StorageError("this RegionMemory is closed", hint="open a new RegionMemory(url)")
+        return self._lock if self._lock is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _read(self, begin: Begin = Begin.DEFERRED) -> Iterator[Connection]:
+        """A read connection; ``Begin.DEFERRED`` gives several statements one snapshot on SQLite."""
+        with self._guard():
+            try:
+                with connect(self._engine, begin) as conn:
+                    yield conn
+            except SQLAlchemyError as exc:
+                raise storage_error(exc, self.url) from exc
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, retried when it collides with a concurrent writer."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._guard(), connect(self._engine, Begin.IMMEDIATE) as conn, conn.begin():
+                    return fn(conn)
+            except (IntegrityError, OperationalError) as exc:
+                if not _is_collision(exc):
+                    raise storage_error(exc, self.url) from exc
+                if attempt == MAX_ATTEMPTS:
+                    raise StorageError(
+                        f"gave up after {MAX_ATTEMPTS} attempts: concurrent writers kept taking "
+                        f"the same ids ({exc.orig})",
+                        hint="retry the call; if it keeps failing, report it with the database URL and versions",
+                    ) from exc
+                log.info("write collided with a concurrent writer (attempt %d): %s; retrying", attempt, exc.orig)
+                time.sleep(random.uniform(0.0, 0.005 * 2**attempt))
+            except SQLAlchemyError as exc:
+                raise storage_error(exc, self.url) from exc
+        raise AssertionError("unreachable")
+
+
+def _is_collision(exc: IntegrityError | OperationalError) -> bool:
+    """True for a unique violation or a Postgres serialization failure / deadlock: worth retrying."""
+    code = getattr(exc.orig, "sqlstate", None)
+    if code is not None:
+        return code in ("23505", "40001", "40P01")
+    return isinstance(exc, IntegrityError) and "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
