@@ -39,9 +39,7 @@ def image_and_box(draw: st.DrawFn) -> tuple[tuple[int, int], Box]:
 @pytest.mark.parametrize("frame", FRAMES, ids=lambda f: f.spec)
 @settings(max_examples=150, deadline=None)
 @given(data=image_and_box())
-def test_original_to_model_and_back_within_half_a_model_pixel(
-    frame: Frame, data: tuple[tuple[int, int], Box]
-) -> None:
+def test_original_to_model_and_back_within_half_a_model_pixel(frame: Frame, data: tuple[tuple[int, int], Box]) -> None:
     size, box = data
     mw, mh = frame.model_size(size)
     model = frame.box_to_model(box, size)

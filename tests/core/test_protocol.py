@@ -113,10 +113,7 @@ def test_ten_thousand_boxes() -> None:
 
 
 def test_warnings_do_not_fail_the_turn() -> None:
-    text = (
-        "preamble <think> t </think><scene> s </scene>"
-        '<answer>```json\n{"bbox_2d": [1, 2, 30, 40]}\n```</answer>'
-    )
+    text = 'preamble <think> t </think><scene> s </scene><answer>```json\n{"bbox_2d": [1, 2, 30, 40]}\n```</answer>'
     a = parse_action(text, bounds=(840, 840), expect_focus=True)
     assert a.ok
     assert {p.kind for p in a.problems} == {
