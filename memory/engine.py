@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from regionreasoner.core.errors import ConfigError, StorageError
+from regionreasoner.core.errors import ConfigError, DependencyMissingError, StorageError
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -133,7 +133,12 @@ def make_engine(url: URL, *, echo: bool = False) -> Engine:
     (``StaticPool``), so the caller must serialise access to it (RegionMemory does, with a lock).
     """
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        try:
+            return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        except ModuleNotFoundError as exc:
+            raise DependencyMissingError(
+                f"the Postgres driver is not installed ({exc.name})", hint="pip install 'regionreasoner[postgres]'"
+            ) from exc
     kwargs: dict[str, Any] = {"echo": echo}
     if is_memory_sqlite(url):
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
