@@ -18,11 +18,11 @@ PKG_DIRS := core memory policies tools agent trainers evals
 help:
 	@echo "make demo          run the main job (a three-turn region dialogue) into demo-output/"
 	@echo "make test          ruff + mypy + the whole pytest suite"
-	@echo "make test-postgres the memory tests against a real Postgres started on 127.0.0.1"
+	@echo "make test-postgres the tests marked postgres, against a real Postgres started on 127.0.0.1"
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools
 	$(PIP) install -q "$(TORCH_SPEC)"
@@ -52,7 +52,7 @@ demo: $(STAMP)
 	$(BIN)/regionreasoner demo
 
 test-postgres: $(STAMP)
-	bash .ci/with-postgres.sh $(BIN)/python -m pytest -m postgres tests/memory $(PYTEST_ARGS)
+	bash .ci/with-postgres.sh $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS)
 
 clean:
 	rm -rf .typecheck build dist demo-output .pytest_cache .mypy_cache .ruff_cache

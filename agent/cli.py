@@ -1,10 +1,11 @@
-"""The ``regionreasoner`` command: ``demo``, ``db upgrade``, ``db current``."""
+"""The ``regionreasoner`` command: ``demo``, ``chat``, ``db upgrade``, ``db current``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,19 +26,37 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from regionreasoner.agent.walkthrough import run_walkthrough
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
 
-    out = Path(args.out)
-    result = run_walkthrough(out)
-    print("regionreasoner demo: a parse-and-store walk-through (scripted policy outputs, no model yet)")
-    for turn in result.turns:
-        print(f"\nturn {turn.index + 1}: {turn.question}")
-        print(f"  policy saw : {turn.rendered_question}")
-        print(f"  status     : {turn.status.value}; citations verified: {[c.verified for c in turn.citations]}")
-        for r in turn.regions:
-            print(f"  {r.id:<4} box={[round(v, 1) for v in r.box]} point={[round(v, 1) for v in r.point or ()]}")
-    print("\nwrote:", *(str(p) for p in result.files), sep="\n  ")
+    hf_logging.disable_progress_bar()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from regionreasoner.agent.cli_demo import run_demo
+
+    _quiet_transformers()
+    run_demo(Path(args.out), model=args.model, device=args.device)
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from regionreasoner.agent.api import RegionAgent
+    from regionreasoner.agent.cli_chat import load_script, run_chat
+    from regionreasoner.agent.context import load_policy
+    from regionreasoner.policies.base import Policy
+    from regionreasoner.policies.scripted import ScriptedPolicy
+
+    _quiet_transformers()
+    script = load_script(Path(args.script)) if args.script else None
+    policy: Policy
+    if script is not None and script.turns is not None:
+        policy = ScriptedPolicy(script.turns, frame=args.frame)
+    else:
+        policy = load_policy(args.model or os.environ.get("REGIONREASONER_MODEL") or "tiny", frame=args.frame)
+    out = Path(args.out) if args.out else Path(Path(args.image).stem + ".regions.png")
+    with RegionAgent(policy, memory=args.memory) as agent:
+        run_chat(agent, args.image, script=script, out_image=out, dialogue_id=args.dialogue)
     return 0
 
 
@@ -46,9 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="regionreasoner", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the demo dialogue and write demo-output/")
-    demo.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
+    demo = sub.add_parser("demo", help="run the three-turn demo dialogue and write demo-output/")
+    demo.add_argument("--out", default="demo-output", help="output folder, recreated (default: demo-output)")
+    demo.add_argument(
+        "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
+    )
+    demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     demo.set_defaults(func=_cmd_demo)
+    chat = sub.add_parser("chat", help="talk about an image, interactively or from a script")
+    chat.add_argument("image", help="the image (a path)")
+    chat.add_argument(
+        "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
+    )
+    chat.add_argument(
+        "--script",
+        default=None,
+        help="questions: a text file (one a line) or JSON with 'questions'"
+        " and optionally 'turns' (scripted policy outputs)",
+    )
+    chat.add_argument("--frame", default=None, help="coordinate frame override, e.g. fixed:840x840")
+    chat.add_argument("--memory", default=None, help="memory URL (default: the SQLite file in REGIONREASONER_HOME)")
+    chat.add_argument("--dialogue", default=None, help="continue (or name) this dialogue id")
+    chat.add_argument("--out", default=None, help="annotated image path (default: <image>.regions.png)")
+    chat.set_defaults(func=_cmd_chat)
     db = sub.add_parser("db", help="region-memory database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     for name, text in [("upgrade", "apply migrations up to the newest"), ("current", "print the applied revision")]:

@@ -29,6 +29,7 @@ __all__ = [
     "dialogue_exists",
     "dialogue_not_found",
     "get_region",
+    "latest_image",
     "load_dialogues",
     "load_regions",
     "load_turns",
@@ -50,6 +51,22 @@ def turn_not_found(dialogue_id: str, index: int, count: int) -> TurnNotFoundErro
     return TurnNotFoundError(
         f"dialogue {dialogue_id!r} has no turn {index} (it has {span})", hint="turn indices are 0-based"
     )
+
+
+def latest_image(conn: Connection, dialogue_id: str) -> str:
+    """The image hash of the dialogue's latest turn, else its starting image; DialogueNotFoundError when unknown."""
+    last = conn.execute(
+        select(TurnRow.image_hash)
+        .where(TurnRow.dialogue_id == dialogue_id)
+        .order_by(TurnRow.turn_index.desc())
+        .limit(1)
+    ).first()
+    if last is not None:
+        return str(last[0])
+    start = conn.execute(select(DialogueRow.image_hash).where(DialogueRow.id == dialogue_id)).first()
+    if start is None:
+        raise dialogue_not_found(dialogue_id)
+    return str(start[0])
 
 
 def dialogue_exists(conn: Connection, dialogue_id: str) -> bool:

@@ -52,6 +52,7 @@ from regionreasoner.memory.reads import (
     dialogue_exists,
     dialogue_not_found,
     get_region,
+    latest_image,
     load_dialogues,
     load_regions,
     load_turns,
@@ -217,6 +218,11 @@ class RegionMemory:
             if not rows:
                 raise dialogue_not_found(dialogue_id)
             return load_dialogues(conn, rows)[0]
+
+    def latest_image(self, dialogue_id: str) -> str:
+        """The image hash the latest turn ran on (the starting image before any turn), in one query."""
+        with self._read() as conn:
+            return latest_image(conn, dialogue_id)
 
     def list_dialogues(self, limit: int = 50, offset: int = 0) -> list[Dialogue]:
         """Dialogues, newest first, with their turns; ``limit`` 1..1000, ``offset`` >= 0."""

@@ -1,14 +1,19 @@
-"""Shared test set-up: no network, offline model hubs, and markers built from availability checks."""
+"""Shared test set-up: no network, offline model hubs, tiny checkpoints, and Postgres behind one switch."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 # Nothing may download weights or data in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,3 +63,67 @@ def _no_network(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         socket.socket.connect = _real_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-session cache folder for the tiny checkpoints (tests never touch the user's cache)."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen25(model_cache: Path) -> Path:
+    """A tiny random Qwen2.5-VL checkpoint (built offline, once per session)."""
+    from regionreasoner.policies.tiny import tiny_model_path
+
+    return tiny_model_path("qwen2.5-vl", cache_dir=model_cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(model_cache: Path) -> Path:
+    """A tiny random Qwen3-VL checkpoint (built offline, once per session)."""
+    from regionreasoner.policies.tiny import tiny_model_path
+
+    return tiny_model_path("qwen3-vl", cache_dir=model_cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(model_cache: Path) -> Path:
+    """A tiny random LLaVA checkpoint (a family driven through its own processor)."""
+    from regionreasoner.policies.tiny import tiny_model_path
+
+    return tiny_model_path("llava", cache_dir=model_cache)
+
+
+POSTGRES_ENV = "REGIONREASONER_TEST_POSTGRES_URL"
+NO_POSTGRES = (
+    f"needs a Postgres server: run `make test-postgres`, or set {POSTGRES_ENV}="
+    "postgresql+psycopg://postgres@127.0.0.1:54329/postgres"
+)
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """Create a uniquely named database on the server, yield its URL, drop it afterwards."""
+    name = f"rr_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty Postgres database (skipped, with the way to run it, when no server is configured)."""
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(NO_POSTGRES)
+    with fresh_postgres_database(server) as url:
+        yield url

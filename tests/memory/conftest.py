@@ -8,55 +8,18 @@ variable is not set.  ``make test-postgres`` starts a server and sets it.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
 
 from regionreasoner.core.types import RegionDraft, TurnDraft
 from regionreasoner.memory import RegionMemory
 from regionreasoner.memory.models import Base
 
-POSTGRES_ENV = "REGIONREASONER_TEST_POSTGRES_URL"
-NO_POSTGRES = (
-    f"needs a Postgres server: run `make test-postgres`, or set {POSTGRES_ENV}="
-    "postgresql+psycopg://postgres@127.0.0.1:54329/postgres"
-)
-
 TABLES = ("images", "dialogues", "turns", "regions", "citations")
-
-
-@contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """Create a uniquely named database on the server, yield its URL, drop it afterwards."""
-    name = f"rr_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty Postgres database (skipped, with the way to run it, when no server is configured)."""
-    server = os.environ.get(POSTGRES_ENV)
-    if not server:
-        pytest.skip(NO_POSTGRES)
-    with fresh_postgres_database(server) as url:
-        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,213 @@
+"""The Python API: ``RegionAgent`` and the dialogues it holds.
+
+    from regionreasoner.agent import RegionAgent
+    agent = RegionAgent.from_pretrained("path/or/hf-id", memory="sqlite:///rr.db")
+    dlg = agent.dialogue("photo.jpg")            # or agent.dialogue(id=...) to continue one
+    turn = dlg.ask("find the dog lying down")    # Turn: .regions (R1...), .sections, .citations, .status
+    dlg.ask("the standing dog next to R1")
+    dlg.regions(); dlg.render()                  # PIL image with overlays
+    for event in dlg.stream("..."): ...          # section deltas for UIs
+
+Each ``ask`` runs the turn graph once on the dialogue's thread; checkpoints go to a SQLite file beside the memory
+(or Postgres, by URL), so a dialogue resumes in a new process with ``agent.dialogue(id=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from PIL import Image
+
+from regionreasoner.agent.checkpoint import make_checkpointer
+from regionreasoner.agent.context import AppContext, load_policy
+from regionreasoner.agent.graph import builder
+from regionreasoner.agent.render import render_regions
+from regionreasoner.agent.state import InputState
+from regionreasoner.core.errors import ConfigError, InputError
+from regionreasoner.core.images import ImageSource
+from regionreasoner.core.types import Region, Turn
+from regionreasoner.memory import RegionMemory
+from regionreasoner.policies.base import Policy
+from regionreasoner.tools.base import Segmenter, Tool
+
+__all__ = ["DialogueSession", "RegionAgent", "StreamEvent"]
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event of :meth:`DialogueSession.stream`: a text delta of a section, a finished node, or the turn."""
+
+    kind: Literal["delta", "node", "turn"]
+    section: str | None = None
+    text: str = ""
+    node: str | None = None
+    turn: Turn | None = None
+
+
+class RegionAgent:
+    """A policy, a region memory, optional tools, and the compiled turn graph with its checkpointer.
+
+    ``memory``: a :class:`RegionMemory` or its URL (None: the default SQLite file).  ``checkpoints``: a path, a
+    Postgres URL, a LangGraph checkpointer, or None (a ``checkpoints.db`` beside a SQLite memory).  Remaining keyword
+    arguments set :class:`~regionreasoner.agent.context.Context` fields (``max_new_tokens``, ``char_limits``, ...).
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        memory: RegionMemory | str | None = None,
+        segmenter: Segmenter | None = None,
+        detector: Any | None = None,
+        generator: Any | None = None,
+        tools: list[Tool] | None = None,
+        checkpoints: str | Path | Any | None = None,
+        tracer_provider: Any | None = None,
+        durability: Literal["sync", "async", "exit"] = "exit",
+        **context: Any,
+    ) -> None:
+        self.policy = policy
+        self.memory = memory if isinstance(memory, RegionMemory) else RegionMemory(memory)
+        self.segmenter = segmenter
+        self.detector = detector
+        self.generator = generator
+        self.checkpointer = make_checkpointer(self.memory, checkpoints)
+        self.durability = durability
+        self.graph = builder.compile(checkpointer=self.checkpointer, name="regionreasoner")
+        self.context = AppContext(
+            policy=policy,
+            memory=self.memory,
+            segmenter=segmenter,
+            tools=list(tools or []),
+            tracer_provider=tracer_provider,
+            **context,
+        )
+        if self.context.constrained and self.context.tools:
+            raise ConfigError(
+                "constrained decoding does not cover tool calls yet", hint="pass constrained=False with tools"
+            )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | Path,
+        *,
+        frame: str | None = None,
+        prompt_template: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        **kwargs: Any,
+    ) -> RegionAgent:
+        """Load a checkpoint (folder or hub id; ``"tiny"``: the untrained tiny model) with TransformersPolicy."""
+        policy = load_policy(str(model), frame=frame, prompt_template=prompt_template, device=device, dtype=dtype)
+        return cls(policy, **kwargs)
+
+    def dialogue(
+        self, image: ImageSource | None = None, *, id: str | None = None, title: str | None = None
+    ) -> DialogueSession:
+        """Start a dialogue about ``image``, or continue dialogue ``id`` (its image comes from memory)."""
+        if image is None and id is None:
+            raise InputError("agent.dialogue() needs an image to start one, or id=... to continue one")
+        if image is None:
+            assert id is not None
+            return DialogueSession(self, self.memory.dialogue(id).id)
+        info = self.memory.put_image(image)
+        return DialogueSession(self, self.memory.create_dialogue(info.hash, id=id, title=title).id)
+
+    def close(self) -> None:
+        """Close the memory and the policy."""
+        self.policy.close()
+        self.memory.close()
+
+    def __enter__(self) -> RegionAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_StreamMode = Literal["custom", "updates"]
+
+
+def _stream_modes() -> list[_StreamMode]:
+    # A list (not a tuple): LangGraph yields (mode, chunk) pairs only for list-valued stream modes.
+    return ["custom", "updates"]
+
+
+class DialogueSession:
+    """A dialogue of a :class:`RegionAgent`: ask questions, read regions, render overlays."""
+
+    def __init__(self, agent: RegionAgent, dialogue_id: str) -> None:
+        self.agent = agent
+        self.id = dialogue_id
+
+    def _config(self) -> RunnableConfig:
+        return {"configurable": {"thread_id": self.id}}
+
+    def _input(self, question: str, image: ImageSource | None, key: str | None) -> InputState:
+        # The dialogue exists in memory already (agent.dialogue created it), so resolve finds its image itself.
+        image_hash = self.agent.memory.put_image(image).hash if image is not None else None
+        return InputState(question=question, image=image_hash, key=key)
+
+    def ask(self, question: str, *, image: ImageSource | None = None, key: str | None = None) -> Turn:
+        """Run one turn and return it as stored (a failed turn is returned too, with its problems)."""
+        out = self.agent.graph.invoke(
+            self._input(question, image, key),
+            self._config(),
+            context=self.agent.context,
+            durability=self.agent.durability,
+        )
+        turn = out["turn"]
+        assert isinstance(turn, Turn)
+        return turn
+
+    def stream(
+        self, question: str, *, image: ImageSource | None = None, key: str | None = None
+    ) -> Iterator[StreamEvent]:
+        """Run one turn, yielding section text deltas as they are generated, node ends, then the turn."""
+        turn: Turn | None = None
+        for mode, chunk in self.agent.graph.stream(
+            self._input(question, image, key),
+            self._config(),
+            context=self.agent.context,
+            stream_mode=_stream_modes(),
+            durability=self.agent.durability,
+        ):
+            if not isinstance(chunk, dict):
+                continue
+            if mode == "custom" and chunk.get("type") == "delta":
+                yield StreamEvent(kind="delta", section=chunk["section"], text=chunk["text"])
+            elif mode == "updates":
+                for node, update in chunk.items():
+                    yield StreamEvent(kind="node", node=node)
+                    if isinstance(update, dict) and isinstance(update.get("turn"), Turn):
+                        turn = update["turn"]
+        if turn is not None:
+            yield StreamEvent(kind="turn", turn=turn)
+
+    def turns(self) -> list[Turn]:
+        """The stored turns, first first."""
+        return self.agent.memory.turns(self.id)
+
+    def regions(self) -> list[Region]:
+        """Every region of the dialogue, R1 first (original pixels)."""
+        return self.agent.memory.regions(self.id)
+
+    def image(self) -> Image.Image:
+        """The image the latest turn ran on (the dialogue's image before any turn)."""
+        turns = self.turns()
+        image_hash = turns[-1].image if turns else self.agent.memory.dialogue(self.id).image
+        return self.agent.memory.load_image(image_hash).image
+
+    def render(self, *, turn: int | None = None, mask_alpha: float = 0.4) -> Image.Image:
+        """The image with regions drawn; ``turn`` (0-based) limits it to regions found up to that turn."""
+        regions = self.regions()
+        highlight: list[str] = []
+        if turn is not None:
+            regions = [r for r in regions if r.turn <= turn]
+            highlight = [r.id for r in regions if r.turn == turn]
+        return render_regions(self.image(), regions, mask_alpha=mask_alpha, highlight=highlight)

@@ -1,0 +1,77 @@
+"""The turn graph: resolve -> scene -> focus -> think (<-> tools) -> answer -> ground -> remember.
+
+``builder`` is the uncompiled graph (tests compile it with their own checkpointer; apps too), and ``graph`` is
+compiled without a checkpointer for ``langgraph dev`` / LangGraph Server, which supply persistence themselves
+(``langgraph.json`` points at ``./agent/graph.py:graph``).  One invocation is one turn; a dialogue is a thread.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.graph import END, START, StateGraph
+
+from regionreasoner.agent.context import Context
+from regionreasoner.agent.nodes import answer, ground, remember, resolve, section_node, tools
+from regionreasoner.agent.state import InputState, OutputState, State
+
+__all__ = ["build_graph", "builder", "graph"]
+
+Section = Literal["scene", "focus", "think", "answer"]
+
+
+def _next(state: State, after: str | None) -> Section:
+    order: list[Section] = ["scene", "focus", "think", "answer"]
+    start = 0 if after is None else order.index(after) + 1  # type: ignore[arg-type]
+    for tag in order[start:]:
+        if tag in state.sections:
+            return tag
+    return "answer"
+
+
+def route_first(state: State) -> Section:
+    """The first section this turn writes (scene, unless the prompt template has none)."""
+    return _next(state, None)
+
+
+def route_after_scene(state: State) -> Section:
+    """Route to focus when the question cites a region, else to think."""
+    return _next(state, "scene")
+
+
+def route_after_focus(state: State) -> Section:
+    """think, unless the template has none."""
+    return _next(state, "focus")
+
+
+def route_after_think(state: State) -> Literal["tools", "answer"]:
+    """Route to tools when the think piece ended with a tool call, else to answer."""
+    return "tools" if state.text.rstrip().endswith("</tool_call>") else "answer"
+
+
+def build_graph() -> StateGraph[State, Context, InputState, OutputState]:
+    """A fresh uncompiled turn graph."""
+    b = StateGraph(State, context_schema=Context, input_schema=InputState, output_schema=OutputState)
+    b.add_node("resolve", resolve)
+    for tag in ("scene", "focus", "think"):
+        b.add_node(tag, section_node(tag))
+    b.add_node("tools", tools)
+    b.add_node("answer", answer)
+    b.add_node("ground", ground)
+    b.add_node("remember", remember)
+    # Region names are resolved before any model call; unknown names raise here.
+    b.add_edge(START, "resolve")
+    b.add_conditional_edges("resolve", route_first, ["scene", "focus", "think", "answer"])
+    b.add_conditional_edges("scene", route_after_scene, ["focus", "think", "answer"])
+    b.add_conditional_edges("focus", route_after_focus, ["think", "answer"])
+    # This creates a cycle: a tool's response goes back into the think section (bounded per turn).
+    b.add_conditional_edges("think", route_after_think, ["tools", "answer"])
+    b.add_edge("tools", "think")
+    b.add_edge("answer", "ground")
+    b.add_edge("ground", "remember")
+    b.add_edge("remember", END)
+    return b
+
+
+builder = build_graph()
+graph = builder.compile(name="regionreasoner")

@@ -1,0 +1,147 @@
+"""The ``resolve`` node: find the dialogue, its image and the regions the question cites, before any model call.
+
+A name that does not exist (``R7`` in a dialogue with three regions) is an error to the user here, with the names
+that exist and, when a recent turn failed, which one and why, so nobody waits for a model call that cannot help.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from langgraph.config import get_config
+
+from regionreasoner.agent.context import Context, resources
+from regionreasoner.agent.state import State
+from regionreasoner.core.citations import find_question_boxes, find_region_names, render_question
+from regionreasoner.core.errors import (
+    ConfigError,
+    DialogueNotFoundError,
+    GeometryError,
+    InputError,
+    RegionNotFoundError,
+)
+from regionreasoner.core.geometry import as_box
+from regionreasoner.core.prompts import get_prompt
+from regionreasoner.core.types import Sections, TurnStatus, Usage, is_image_hash
+from regionreasoner.memory import RegionMemory
+
+__all__ = ["IMAGE_ROOT_ENV", "resolve_image", "resolve_turn"]
+
+IMAGE_ROOT_ENV = "REGIONREASONER_IMAGE_ROOT"
+"""Paths sent in graph input are read only under this folder (a served graph must not read arbitrary files)."""
+
+
+def resolve_image(value: str, memory: RegionMemory) -> str:
+    """Turn graph input into a stored image hash: a known hash, a data URL, or a path under the image root."""
+    if is_image_hash(value):
+        memory.image_info(value)
+        return value
+    if value.startswith("data:"):
+        return memory.put_image(value).hash
+    root = os.environ.get(IMAGE_ROOT_ENV)
+    if root is None:
+        raise InputError(
+            f"image {value[:60]!r} is neither a stored hash nor a data URL",
+            hint=f"send a data:image/...;base64 URL, or set {IMAGE_ROOT_ENV} to a folder the graph may read paths from",
+        )
+    path = Path(value).resolve()
+    if not path.is_relative_to(Path(root).resolve()):
+        raise InputError(f"image path {value!r} is outside {IMAGE_ROOT_ENV}={root}", hint="move it under that folder")
+    return memory.put_image(path).hash
+
+
+def _thread_id() -> str:
+    configurable = get_config().get("configurable", {})
+    thread_id = configurable.get("thread_id")
+    if not thread_id:
+        raise ConfigError(
+            "the turn graph needs a thread id: one thread is one dialogue",
+            hint="invoke it with config={'configurable': {'thread_id': '<dialogue id>'}}",
+        )
+    return str(thread_id)
+
+
+def _explain_missing(memory: RegionMemory, dialogue_id: str, exc: RegionNotFoundError) -> RegionNotFoundError:
+    failed = [t for t in memory.turns(dialogue_id) if t.status is TurnStatus.FAILED]
+    if not failed:
+        return exc
+    last = failed[-1]
+    why = "; ".join(p.message for p in last.problems if p.severity.value == "error")[:300] or "no usable answer"
+    return RegionNotFoundError(
+        f"{exc} Turn {last.index + 1} ({last.question!r}) failed and found no region: {why}",
+        hint="ask that question again, or cite a region that exists",
+    )
+
+
+def resolve_turn(state: State, ctx: Context) -> dict[str, Any]:
+    """Prepare a turn: dialogue, image, cited regions rendered in the policy's frame, sections and prompt."""
+    question = state.question.strip() if isinstance(state.question, str) else ""
+    if not question:
+        raise InputError("the question is empty", hint="ask something, e.g. 'find the red car'")
+    res = resources()
+    memory, policy = res.memory(ctx), res.policy(ctx)
+    dialogue_id = _thread_id()
+    try:
+        latest: str | None = memory.latest_image(dialogue_id)
+    except DialogueNotFoundError:
+        latest = None
+    if latest is None:
+        if state.image is None:
+            raise InputError(
+                f"dialogue {dialogue_id!r} does not exist yet, so its first turn needs an image",
+                hint="pass image=<data URL or stored hash> with the first question",
+            )
+        image_hash = resolve_image(state.image, memory)
+        memory.create_dialogue(image_hash, id=dialogue_id)
+    else:
+        image_hash = resolve_image(state.image, memory) if state.image is not None else latest
+    info = res.image_info(memory, image_hash)
+    size = (info.width, info.height)
+    frame = policy.frame
+    names = find_region_names(question)
+    references: dict[str, list[int]] = {}
+    for name in names:
+        try:
+            region = memory.get_region(dialogue_id, name)
+        except RegionNotFoundError as exc:
+            raise _explain_missing(memory, dialogue_id, exc) from None
+        references[name] = list(frame.box_to_model(region.box, size))
+    inline: list[list[int]] = []
+    for i, qb in enumerate(find_question_boxes(question)):
+        box = as_box(qb.coords)
+        if not box.within(info.width, info.height):
+            raise GeometryError(
+                f"bbox={list(qb.coords)} lies outside the image ({info.width}x{info.height} pixels)",
+                hint="inline boxes are xyxy in original-image pixels",
+            )
+        inline.append(list(frame.box_to_model(box, size)))
+        references[f"inline:{i}"] = inline[-1]
+    rendered = render_question(question, {n: references[n] for n in names}, inline=inline)
+    template = get_prompt(policy.prompt_template)
+    sections = [s for s in template.sections if s != "focus" or references]
+    return {
+        "question": question,
+        "dialogue_id": dialogue_id,
+        "image_hash": image_hash,
+        "turn_key": state.key or uuid.uuid4().hex,
+        "rendered_question": rendered,
+        "referenced": names,
+        "references": references,
+        "sections": sections,
+        "frame": frame.spec,
+        "bounds": list(frame.model_size(size)),
+        "prompt": template.render(rendered),
+        "text": "",
+        "finish": "",
+        "tool_calls": 0,
+        "problems": [],
+        "usage": Usage(),
+        "regions": [],
+        "citations": [],
+        "parsed_sections": Sections(),
+        "status": "ok",
+        "turn": None,
+    }

@@ -1,0 +1,229 @@
+"""The one interface every policy backend implements: a batch of requests in, completions out.
+
+A request is a chat (system/user messages with image slots), the assistant text written so far
+(``assistant_prefix``: the four sections of a turn are one assistant message produced in four resumable pieces),
+stop strings, an optional constraint (:class:`TurnConstraint`, or a raw JSON schema / EBNF grammar) and sampling
+settings.  A completion carries the new text, token counts (prompt, cached, generated), the finish reason and
+timings.  Backends: ``TransformersPolicy`` (local weights), ``ScriptedPolicy`` (tests and apps' own tests), and the
+vLLM/OpenAI-compatible ones.  Heavy imports live inside each backend, never here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from regionreasoner.core.errors import ConfigError
+from regionreasoner.core.frames import Frame
+from regionreasoner.core.images import LoadedImage
+
+__all__ = [
+    "SECTION_CHAR_LIMITS",
+    "Completion",
+    "DeltaCallback",
+    "FinishReason",
+    "ImageSlot",
+    "Message",
+    "Policy",
+    "PolicyRequest",
+    "SamplingParams",
+    "Timings",
+    "TurnConstraint",
+]
+
+FinishReason = Literal["stop", "length", "eos", "constraint"]
+"""``stop``: a stop string matched; ``length``: max_new_tokens reached; ``eos``: the model ended its message;
+``constraint``: the constraint's language is complete (e.g. after ``</answer>``)."""
+
+DeltaCallback = Callable[[str], None]
+"""Receives generated text as it is decoded (for streaming UIs)."""
+
+SECTION_CHAR_LIMITS: Mapping[str, int] = {"scene": 1000, "focus": 600, "think": 2000}
+"""Default longest free text, in characters, of each constrained section."""
+
+
+@dataclass(frozen=True)
+class ImageSlot:
+    """Where image ``index`` of :attr:`PolicyRequest.images` sits in a message."""
+
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Message:
+    """A chat message: a role and parts that are text or image slots, in order."""
+
+    role: Literal["system", "user", "assistant"]
+    parts: tuple[str | ImageSlot, ...]
+
+    @property
+    def text(self) -> str:
+        """The text parts joined (image slots dropped)."""
+        return "".join(p for p in self.parts if isinstance(p, str))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingParams:
+    """Decoding settings. ``temperature == 0`` is greedy decoding."""
+
+    max_new_tokens: int = 2048
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens={self.max_new_tokens}: set it >= 1")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature={self.temperature}: set it >= 0 (0 is greedy)")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p={self.top_p}: set it in (0, 1]")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k={self.top_k}: set it >= 0 (0 disables it)")
+
+    @property
+    def greedy(self) -> bool:
+        """True for greedy decoding."""
+        return self.temperature == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnConstraint:
+    """Constrained decoding of a whole turn, described independently of any backend.
+
+    The language: each of ``sections`` in order, separated by ``separator``; free-text sections are
+    ``<tag>`` + 1..limit characters without ``<`` + ``</tag>`` (so they can neither close nor open another section);
+    ``answer`` is ``<answer>[obj, ...]</answer>`` with 1..``max_objects`` objects
+    ``{"bbox_2d": [x1,y1,x2,y2], "point_2d": [x,y]}`` of integers within ``bounds`` (the frame extent ``(Mw, Mh)``).
+    With ``ordered`` (where the backend can enforce it) corners are ordered and the point lies in its box.
+    """
+
+    sections: tuple[str, ...] = ("scene", "focus", "think", "answer")
+    bounds: tuple[int, int] = (840, 840)
+    max_objects: int = 8
+    char_limits: Mapping[str, int] = field(default_factory=lambda: dict(SECTION_CHAR_LIMITS))
+    separator: str = "\n"
+    ordered: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.sections or self.sections[-1] != "answer":
+            raise ConfigError(f"TurnConstraint.sections={self.sections}: the last section must be 'answer'")
+        unknown = [s for s in self.sections if s not in ("scene", "focus", "think", "answer")]
+        if unknown:
+            raise ConfigError(f"TurnConstraint.sections has unknown tags {unknown}: use scene, focus, think, answer")
+        if self.bounds[0] < 1 or self.bounds[1] < 1:
+            raise ConfigError(f"TurnConstraint.bounds={self.bounds}: both must be >= 1")
+        if self.max_objects < 1:
+            raise ConfigError(f"TurnConstraint.max_objects={self.max_objects}: set it >= 1")
+        for tag in self.sections[:-1]:
+            if self.char_limits.get(tag, 0) < 1:
+                raise ConfigError(f"TurnConstraint.char_limits[{tag!r}] must be >= 1 character")
+
+    def limit(self, tag: str) -> int:
+        """Longest free text of ``tag`` in characters."""
+        return int(self.char_limits[tag])
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyRequest:
+    """One generation request; see the module docstring.
+
+    ``assistant_prefix`` is the assistant message written so far (empty at the start of a turn); generation
+    continues it.  ``stop`` strings end generation and are kept at the end of :attr:`Completion.text`.
+    At most one of ``constraint``, ``json_schema`` and ``grammar`` (EBNF) is set; they constrain the whole
+    assistant message, prefix included.
+    """
+
+    messages: tuple[Message, ...]
+    images: tuple[LoadedImage, ...] = ()
+    assistant_prefix: str = ""
+    stop: tuple[str, ...] = ()
+    constraint: TurnConstraint | None = None
+    json_schema: Mapping[str, Any] | None = None
+    grammar: str | None = None
+    sampling: SamplingParams = SamplingParams()
+
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.constraint, self.json_schema, self.grammar)) > 1:
+            raise ConfigError("set at most one of constraint, json_schema and grammar on a PolicyRequest")
+        slots = [p.index for m in self.messages for p in m.parts if isinstance(p, ImageSlot)]
+        if sorted(slots) != list(range(len(self.images))):
+            raise ConfigError(
+                f"image slots {slots} do not match the {len(self.images)} images given",
+                hint="use ImageSlot(0), ImageSlot(1), ... once each",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timings:
+    """Wall times of a call in milliseconds."""
+
+    prefill_ms: float = 0.0
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completion:
+    """The result of one request.
+
+    ``text`` is only the newly generated text (not the prefix); when a stop string ended generation it is the end
+    of ``text``.  ``prompt_tokens`` counts every input token the call needed (prompt, image tokens and prefix),
+    ``cached_tokens`` those served from a KV or prefix cache, ``generated_tokens`` the new tokens.
+    """
+
+    text: str
+    finish_reason: FinishReason
+    stop: str | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+    timings: Timings = Timings()
+    token_ids: tuple[int, ...] | None = None
+
+
+class Policy(ABC):
+    """A vision-language policy behind one interface.
+
+    Subclasses set :attr:`name` and :attr:`frame` (the coordinate frame the model answers in) and implement
+    :meth:`complete_batch`.  ``prompt_template`` names the template in :data:`regionreasoner.core.prompts.PROMPTS`
+    the agent renders questions with.
+    """
+
+    name: str = "policy"
+    frame: Frame
+    prompt_template: str = "regionreasoner-eval"
+
+    def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
+        """Serve one request; ``on_delta`` receives text as it is generated, where the backend can stream."""
+        (completion,) = self.complete_batch([request])
+        if on_delta is not None and completion.text:
+            on_delta(completion.text)
+        return completion
+
+    @abstractmethod
+    def complete_batch(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
+        """Serve several independent requests (batched where the backend can)."""
+
+    def prepare_image(self, image: LoadedImage) -> LoadedImage:
+        """The image as the model must see it (resized for fixed-size frames); original pixels otherwise."""
+        size = self.frame.resized_image_size(image.size)
+        if size is None or size == image.size:
+            return image
+        from PIL import Image
+
+        from regionreasoner.core.images import load_image
+
+        return load_image(image.image.resize(size, Image.Resampling.BILINEAR))
+
+    def close(self) -> None:  # noqa: B027 - a no-op is the right default for backends holding nothing
+        """Release resources (models, engines, connections).  Idempotent."""
+
+    def __enter__(self) -> Policy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

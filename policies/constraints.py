@@ -1,0 +1,253 @@
+"""Token-level constrained decoding of a turn with xgrammar: a chain of small grammars.
+
+:class:`TurnMachine` walks a :class:`~regionreasoner.policies.base.TurnConstraint` segment by segment
+(:func:`~regionreasoner.policies.grammar.segment_grammar`): each free-text section, the answer head, then for each
+answer object the box head, x2, y2, the point's x and y.  Because a segment's integer bounds are computed from the
+numbers already generated, corners come out ordered with a positive area (``x1 < x2``, ``y1 < y2``) and the point
+inside its box,
+which one static grammar cannot express.  Segments end on literal text, so a token can never straddle two of them:
+the machine's state after any token is unambiguous, and a turn produced in pieces (one node per section) is
+constrained exactly like a turn produced in one call.
+
+xgrammar is imported lazily; :class:`GrammarCache` compiles each distinct segment grammar once per tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from regionreasoner.core.errors import DependencyMissingError
+from regionreasoner.policies.base import TurnConstraint
+from regionreasoner.policies.grammar import segment_grammar
+
+__all__ = ["GrammarCache", "GrammarMachine", "TokenConstraint", "TurnMachine"]
+
+_INT = re.compile(r"\d+")
+
+
+def _xgrammar() -> Any:
+    try:
+        import xgrammar
+    except ImportError as exc:  # pragma: no cover - xgrammar is a core dependency
+        raise DependencyMissingError("xgrammar is needed for constrained decoding: pip install xgrammar") from exc
+    return xgrammar
+
+
+class TokenConstraint(Protocol):
+    """What a decode loop needs from a constraint."""
+
+    done: bool
+
+    def fill_bitmask(self, bitmask: Any, row: int = 0) -> None:
+        """Write the allowed next tokens into row ``row`` of an xgrammar bitmask."""
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token; False when it is not allowed."""
+
+    def accept_text(self, text: str) -> bool:
+        """Advance by text; False at the first character that is not allowed."""
+
+
+class GrammarCache:
+    """Compiled grammars for one tokenizer, keyed by EBNF text (least recently used dropped beyond ``size``).
+
+    ``vocab_size`` is the model's logits width (it may exceed the tokenizer's length).
+    """
+
+    def __init__(self, tokenizer: Any, vocab_size: int, *, size: int = 4096, threads: int = 2) -> None:
+        xgr = _xgrammar()
+        self.info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
+        self.vocab_size = vocab_size
+        self._compiler = xgr.GrammarCompiler(self.info, max_threads=threads, cache_enabled=False)
+        self._compiled: OrderedDict[str, Any] = OrderedDict()
+        self._size = size
+        self._close_mask: Any = None
+        self.compiles = 0
+
+    def compiled(self, ebnf: str) -> Any:
+        """The compiled grammar of ``ebnf``."""
+        if ebnf in self._compiled:
+            self._compiled.move_to_end(ebnf)
+            return self._compiled[ebnf]
+        grammar = self._compiler.compile_grammar(ebnf)
+        self.compiles += 1
+        self._compiled[ebnf] = grammar
+        if len(self._compiled) > self._size:
+            self._compiled.popitem(last=False)
+        return grammar
+
+    def json_schema(self, schema: str) -> Any:
+        """The compiled grammar of a JSON schema (compact JSON, no free whitespace)."""
+        key = "json-schema:" + schema
+        if key not in self._compiled:
+            self._compiled[key] = self._compiler.compile_json_schema(schema, any_whitespace=False)
+            self.compiles += 1
+        return self._compiled[key]
+
+    def matcher(self, ebnf: str) -> Any:
+        """A fresh matcher that terminates when the grammar is complete (no stop token needed)."""
+        return _xgrammar().GrammarMatcher(self.compiled(ebnf), terminate_without_stop_token=True)
+
+    def close_mask(self) -> Any:
+        """A one-row bitmask allowing only tokens whose text starts with ``<`` (used to end a long section)."""
+        if self._close_mask is None:
+            import numpy as np
+            import torch
+
+            allowed = np.zeros(self.bitmask_width * 32, dtype=bool)
+            for i, token in enumerate(self.info.decoded_vocab):
+                if token.startswith(b"<"):
+                    allowed[i] = True
+            words = np.packbits(allowed.reshape(-1, 32)[:, ::-1], axis=1, bitorder="big").view(">u4")[:, 0]
+            self._close_mask = torch.from_numpy(words.astype(np.uint32).view(np.int32).copy())
+        return self._close_mask
+
+    @property
+    def bitmask_width(self) -> int:
+        """int32 words per row of a token bitmask."""
+        return (self.vocab_size + 31) // 32
+
+    def new_bitmask(self, rows: int = 1) -> Any:
+        """An all-allowed token bitmask tensor for ``rows`` sequences."""
+        return _xgrammar().allocate_token_bitmask(rows, self.vocab_size)
+
+
+class TurnMachine:
+    """The state of one constrained turn: which segment is open and the numbers of the current answer object."""
+
+    def __init__(self, spec: TurnConstraint, cache: GrammarCache, tokenizer: Any) -> None:
+        self.spec = spec
+        self._cache = cache
+        self._tokenizer = tokenizer
+        self._section = 0
+        self._phase = "section"
+        self._objects = 0
+        self._values: dict[str, int] = {}
+        self._text = ""
+        self.done = False
+        self._matcher = self._open()
+
+    # -- segment bookkeeping ------------------------------------------------------------------------------------
+    def _open(self) -> Any:
+        c, v = self.spec, self._values
+        tag = c.sections[self._section]
+        first = self._section == 0
+        match self._phase:
+            case "section" if tag == "answer":
+                self._phase = "answer_head"
+                ebnf = segment_grammar("answer_head", c, first=first)
+            case "section":
+                ebnf = segment_grammar("section", c, tag=tag, first=first)
+            case "box_head":
+                ebnf = segment_grammar("box_head", c)
+            case "x2":
+                ebnf = segment_grammar("x2", c, lows=(v["x1"] + 1,) if c.ordered else (0,))
+            case "y2":
+                ebnf = segment_grammar("y2", c, lows=(v["y1"] + 1,) if c.ordered else (0,))
+            case "px":
+                lo, hi = (v["x1"], v["x2"]) if c.ordered else (0, c.bounds[0])
+                ebnf = segment_grammar("px", c, lows=(lo, hi))
+            case "py":
+                lo, hi = (v["y1"], v["y2"]) if c.ordered else (0, c.bounds[1])
+                ebnf = segment_grammar("py", c, lows=(lo, hi), last=self._objects + 1 >= c.max_objects)
+            case other:  # pragma: no cover - phases are internal
+                raise AssertionError(other)
+        self._text = ""
+        return self._cache.matcher(ebnf)
+
+    def _close(self) -> None:
+        text = self._text
+        nums = [int(n) for n in _INT.findall(text)]
+        match self._phase:
+            case "section":
+                self._section += 1
+            case "answer_head":
+                self._phase = "box_head"
+            case "box_head":
+                x1, y1 = (int(n) for n in _INT.findall(text.rsplit("[", 1)[1]))
+                self._values = {"x1": x1, "y1": y1}
+                self._phase = "x2"
+            case "x2":
+                self._values["x2"] = nums[0]
+                self._phase = "y2"
+            case "y2":
+                self._values["y2"] = nums[0]
+                self._phase = "px"
+            case "px":
+                self._phase = "py"
+            case "py":
+                self._objects += 1
+                if text.endswith("</answer>"):
+                    self.done = True
+                    return
+                self._phase = "box_head"
+        self._matcher = self._open()
+
+    # -- the interface used by decode loops ---------------------------------------------------------------------
+    def fill_bitmask(self, bitmask: Any, row: int = 0) -> None:
+        """Write the allowed next tokens into row ``row`` of an xgrammar bitmask (all disallowed once done)."""
+        if self.done:
+            bitmask[row].zero_()
+            return
+        self._matcher.fill_next_token_bitmask(bitmask, row)
+        if self._phase == "section" and self._must_close():
+            closing = bitmask[row] & self._cache.close_mask()
+            if bool(closing.any()):  # not when the grammar is inside a multi-byte character
+                bitmask[row] = closing
+
+    def _must_close(self) -> bool:
+        """True when the open section's free text has reached its limit and its closing tag has not begun."""
+        _, opened, body = self._text.partition(">")
+        limit = self.spec.limit(self.spec.sections[self._section])
+        return bool(opened) and "<" not in body and len(body) >= limit
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one generated token; False (state unchanged) when the grammar does not allow it."""
+        if self.done or not self._matcher.accept_token(token_id):
+            return False
+        # Numbers are parsed from this text; they are ASCII, so decoding token by token is exact for them.
+        self._text += self._tokenizer.decode([token_id], skip_special_tokens=False)
+        if self._matcher.is_terminated():
+            self._close()
+        return True
+
+    def accept_text(self, text: str) -> bool:
+        """Advance by text written without tokens (a prefix from elsewhere); False at the first disallowed char."""
+        for ch in text:
+            if self.done or not self._matcher.accept_string(ch):
+                return False
+            self._text += ch
+            if self._matcher.is_terminated():
+                self._close()
+        return True
+
+
+class GrammarMachine:
+    """A single grammar (raw EBNF or a JSON schema) as a :class:`TokenConstraint`."""
+
+    def __init__(self, compiled: Any) -> None:
+        self._matcher = _xgrammar().GrammarMatcher(compiled, terminate_without_stop_token=True)
+        self.done = False
+
+    def fill_bitmask(self, bitmask: Any, row: int = 0) -> None:
+        """Write the allowed next tokens into row ``row`` (all disallowed once done)."""
+        if self.done:
+            bitmask[row].zero_()
+        else:
+            self._matcher.fill_next_token_bitmask(bitmask, row)
+
+    def accept_token(self, token_id: int) -> bool:
+        """Advance by one token."""
+        if self.done or not self._matcher.accept_token(token_id):
+            return False
+        self.done = bool(self._matcher.is_terminated())
+        return True
+
+    def accept_text(self, text: str) -> bool:
+        """Advance by text."""
+        if text and (self.done or not self._matcher.accept_string(text)):
+            return False
+        self.done = bool(self._matcher.is_terminated())
+        return True

@@ -1,0 +1,168 @@
+"""EBNF (xgrammar dialect, also accepted by vLLM's structured outputs) for constrained turns.
+
+Two forms of the same language (see :class:`~regionreasoner.policies.base.TurnConstraint`):
+
+* :func:`turn_grammar`: one static grammar for a whole turn or its remainder.  It bounds every integer by the frame
+  but cannot order corners (``x1 <= x2`` relates two numbers, which would need one rule per value pair); used by
+  server backends that take one grammar per request.
+* :func:`segment_grammar`: small grammars for the pieces of a turn (a section, or a stretch of one answer object)
+  whose integer bounds depend on numbers already generated.  A token-level backend chains them
+  (:mod:`regionreasoner.policies.constraints`) to get ordered corners and points inside their boxes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from regionreasoner.core.errors import ConfigError
+from regionreasoner.policies.base import TurnConstraint
+
+__all__ = ["OBJECT_HEAD", "POINT_HEAD", "int_range", "literal", "segment_grammar", "text_rule", "turn_grammar"]
+
+OBJECT_HEAD = '{"bbox_2d": ['
+POINT_HEAD = '], "point_2d": ['
+OBJECT_TAIL = "]}"
+OBJECT_SEP = ", "
+ANSWER_END = "]</answer>"
+
+
+def literal(text: str) -> str:
+    """An EBNF string literal for ``text`` (JSON escaping is a subset of what xgrammar accepts)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _ge(digits: str) -> str:
+    """Digit strings of the same length that are >= ``digits`` (leading zeros allowed)."""
+    if all(c == "0" for c in digits):
+        return " ".join(["[0-9]"] * len(digits))
+    if len(digits) == 1:
+        return f"[{digits}-9]"
+    alts = [f'"{digits[0]}" {_ge(digits[1:])}']
+    if digits[0] != "9":
+        alts.append(" ".join([f"[{int(digits[0]) + 1}-9]", *["[0-9]"] * (len(digits) - 1)]))
+    return "(" + " | ".join(alts) + ")"
+
+
+def _le(digits: str) -> str:
+    """Digit strings of the same length that are <= ``digits`` (leading zeros allowed)."""
+    if all(c == "9" for c in digits):
+        return " ".join(["[0-9]"] * len(digits))
+    if len(digits) == 1:
+        return f"[0-{digits}]"
+    alts = [f'"{digits[0]}" {_le(digits[1:])}']
+    if digits[0] != "0":
+        alts.append(" ".join([f"[0-{int(digits[0]) - 1}]", *["[0-9]"] * (len(digits) - 1)]))
+    return "(" + " | ".join(alts) + ")"
+
+
+def _same_length(lo: str, hi: str) -> str:
+    i = 0
+    while i < len(lo) and lo[i] == hi[i]:
+        i += 1
+    prefix = f'"{lo[:i]}" ' if i else ""
+    a, b = lo[i:], hi[i:]
+    if not a:
+        return f'"{lo}"'
+    if len(a) == 1:
+        return f"{prefix}[{a}-{b}]"
+    parts = [f'"{a[0]}" {_ge(a[1:])}']
+    if int(b[0]) - int(a[0]) > 1:
+        parts.append(" ".join([f"[{int(a[0]) + 1}-{int(b[0]) - 1}]", *["[0-9]"] * (len(a) - 1)]))
+    parts.append(f'"{b[0]}" {_le(b[1:])}')
+    return f"{prefix}(" + " | ".join(parts) + ")"
+
+
+def int_range(lo: int, hi: int) -> str:
+    """An EBNF expression matching the decimal integers ``lo..hi`` (inclusive) without leading zeros."""
+    if lo < 0 or hi < lo:
+        raise ConfigError(f"int_range({lo}, {hi}): need 0 <= lo <= hi")
+    alts: list[str] = []
+    while lo <= hi:
+        top = min(hi, 10 ** len(str(lo)) - 1)
+        alts.append(_same_length(str(lo), str(top)))
+        lo = top + 1
+    return "(" + " | ".join(alts) + ")"
+
+
+def text_rule() -> str:
+    """Free text of one or more characters without ``<``, so it can neither open nor close a tag.
+
+    The length limit of a section is not in the grammar: a bounded repetition ``{1,N}`` takes seconds to compile
+    against a 150k-token vocabulary, the unbounded one milliseconds.  :class:`~regionreasoner.policies.constraints.
+    TurnMachine` enforces the limit by allowing only ``<`` once it is reached; servers bound it with max_tokens.
+    """
+    return "[^<]+"
+
+
+def _section(tag: str) -> str:
+    return f'"<{tag}>" {text_rule()} "</{tag}>"'
+
+
+def _static_object(c: TurnConstraint) -> str:
+    w, h = c.bounds
+    x, y = int_range(0, w), int_range(0, h)
+    return " ".join(
+        [literal(OBJECT_HEAD), x, '","', y, '","', x, '","', y, literal(POINT_HEAD), x, '","', y, literal(OBJECT_TAIL)]
+    )
+
+
+def turn_grammar(c: TurnConstraint, *, start: int = 0, leading_separator: bool = False) -> str:
+    """A static EBNF grammar for ``c.sections[start:]`` (the whole turn with ``start=0``).
+
+    ``leading_separator`` puts the separator before the first section generated (for continuing a message whose
+    previous section has just closed).  Integers are bounded by the frame; corners are not ordered.
+    """
+    if not 0 <= start < len(c.sections):
+        raise ConfigError(f"turn_grammar start={start} outside sections {c.sections}")
+    sep = literal(c.separator)
+    pieces: list[str] = []
+    for i, tag in enumerate(c.sections[start:]):
+        if i > 0 or leading_separator:
+            pieces.append(sep)
+        if tag == "answer":
+            more = f"({literal(OBJECT_SEP)} obj){{0,{c.max_objects - 1}}}" if c.max_objects > 1 else ""
+            pieces.append(f'"<answer>[" obj {more} {literal(ANSWER_END)}')
+        else:
+            pieces.append(_section(tag))
+    return f"root ::= {' '.join(pieces)}\nobj ::= {_static_object(c)}\n"
+
+
+def segment_grammar(
+    kind: str, c: TurnConstraint, *, tag: str = "", lows: Sequence[int] = (), first: bool = False, last: bool = False
+) -> str:
+    """The EBNF of one segment of a chained turn.
+
+    Kinds (``sep`` is the separator, emitted before every section but the ``first``):
+
+    * ``section``: ``[sep] <tag> text </tag>``;
+    * ``answer_head``: ``[sep] <answer>[`` ;
+    * ``box_head``: ``{"bbox_2d": [x1,y1,`` with x1 < W, y1 < H (room is left for a box of positive area);
+    * ``x2``: ``x2,`` with ``lows[0] <= x2 <= W``; ``y2``: ``y2], "point_2d": [`` with ``lows[0] <= y2 <= H``
+      (the machine passes ``x1 + 1`` and ``y1 + 1``, so boxes have positive width and height);
+    * ``px``: ``px,`` with ``lows[0] <= px <= lows[1]``; ``py``: ``py]}`` then ``, `` or ``]</answer>`` (only the
+      latter when ``last``), with ``lows[0] <= py <= lows[1]``.
+    """
+    w, h = c.bounds
+    sep = literal(c.separator)
+    match kind:
+        case "section":
+            head = "" if first else f"{sep} "
+            body = f"{head}{_section(tag)}"
+        case "answer_head":
+            head = "" if first else f"{sep} "
+            body = f'{head}"<answer>["'
+        case "box_head":
+            body = f'{literal(OBJECT_HEAD)} {int_range(0, w - 1)} "," {int_range(0, h - 1)} ","'
+        case "x2":
+            body = f'{int_range(lows[0], w)} ","'
+        case "y2":
+            body = f"{int_range(lows[0], h)} {literal(POINT_HEAD)}"
+        case "px":
+            body = f'{int_range(lows[0], lows[1])} ","'
+        case "py":
+            ends = literal(ANSWER_END) if last else f"({literal(OBJECT_SEP)} | {literal(ANSWER_END)})"
+            body = f"{int_range(lows[0], lows[1])} {literal(OBJECT_TAIL)} {ends}"
+        case _:
+            raise ConfigError(f"unknown grammar segment {kind!r}")
+    return f"root ::= {body}\n"

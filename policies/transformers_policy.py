@@ -1,0 +1,328 @@
+"""``TransformersPolicy``: a local vision-language model through transformers, with KV reuse between pieces.
+
+Loads anything ``AutoModelForImageTextToText`` loads (Qwen2-VL, Qwen2.5-VL, Qwen3-VL natively; other families
+through their processor) from a local folder or a hub id, without torchvision.  The four pieces of a turn share one
+KV cache: a **session** keyed by the prompt (tokens + image hashes) keeps the tokens, the cache and the constraint
+state, and a request whose ``assistant_prefix`` extends what the session holds only feeds the difference.  A prefix
+that diverges is handled by cropping the cache to the longest common token prefix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
+from regionreasoner.core.frames import Frame
+from regionreasoner.core.images import LoadedImage
+from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest
+from regionreasoner.policies.constraints import GrammarCache, GrammarMachine, TokenConstraint, TurnMachine
+from regionreasoner.policies.decoding import Row, RowCall, prime, run_rows
+from regionreasoner.policies.families import family_for, resolve_frame, resolve_prompt_template
+from regionreasoner.policies.hf_inputs import EncodedPrompt, PromptEncoder
+
+__all__ = ["TransformersPolicy"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Session:
+    row: Row
+    cache: Any
+
+
+def _drop(cache: Any, n: int) -> None:
+    """Remove the last ``n`` positions from a transformers cache (``crop`` takes a negative count)."""
+    if n > 0:
+        cache.crop(-n)
+
+
+def _call_seed(request: PolicyRequest, key: str) -> int | None:
+    """A per-call seed from the request's seed and content: reproducible, and different for different requests."""
+    if request.sampling.seed is None:
+        return None
+    return (zlib.crc32((key + request.assistant_prefix).encode()) ^ request.sampling.seed) & 0xFFFFFFFF
+
+
+def _load_error(model: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"cannot load model {model!r}: {exc}",
+        hint="pass a local checkpoint folder (config.json, *.safetensors, tokenizer files), or a hub id with "
+        "network access and HF_HUB_OFFLINE unset; `regionreasoner demo` builds a tiny offline one",
+    )
+
+
+class TransformersPolicy(Policy):
+    """A transformers VLM policy; see the module docstring.
+
+    ``frame`` overrides the checkpoint's coordinate frame (see :mod:`~regionreasoner.policies.families`),
+    ``device`` defaults to CUDA when available, ``dtype`` to bfloat16 on CUDA and float32 on CPU.  ``sessions``
+    bounds how many turns' KV caches are kept (least recently used dropped).
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        frame: Frame | str | None = None,
+        prompt_template: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        attn_implementation: str | None = None,
+        sessions: int = 4,
+    ) -> None:
+        if sessions < 1:
+            raise ConfigError(f"sessions={sessions}: set it >= 1")
+        try:
+            import torch
+            from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+        except ImportError as exc:  # pragma: no cover - core dependencies
+            raise DependencyMissingError(
+                "TransformersPolicy needs torch and transformers: pip install regionreasoner"
+            ) from exc
+        self.name = str(model)
+        path = Path(model) if Path(model).exists() else None
+        try:
+            config = AutoConfig.from_pretrained(str(model))
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model))
+        except (OSError, ValueError) as exc:
+            raise _load_error(str(model), exc) from exc
+        self.family = family_for(config.model_type)
+        processor = None
+        if self.family.mrope:
+            image_processor = AutoImageProcessor.from_pretrained(str(model))
+        else:
+            from transformers import AutoProcessor
+
+            processor = AutoProcessor.from_pretrained(str(model))
+            image_processor = getattr(processor, "image_processor", None)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = (
+            getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
+        )
+        try:
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                str(model), dtype=torch_dtype, attn_implementation=attn_implementation
+            ).to(self.device)
+        except (OSError, ValueError) as exc:
+            raise _load_error(str(model), exc) from exc
+        self.model.eval()
+        size = getattr(image_processor, "size", None)
+        self.frame = resolve_frame(
+            self.family,
+            name=self.name,
+            path=path,
+            override=frame,
+            patch_size=int(getattr(image_processor, "patch_size", 14) or 14),
+            merge_size=int(getattr(image_processor, "merge_size", 2) or 2),
+            min_pixels=int(getattr(size, "shortest_edge", None) or 56 * 56),
+            max_pixels=int(getattr(size, "longest_edge", None) or 28 * 28 * 1280),
+        )
+        self.prompt_template = resolve_prompt_template(path=path, override=prompt_template)
+        self.encoder = PromptEncoder(self.tokenizer, image_processor, processor=processor)
+        gen_eos = self.model.generation_config.eos_token_id
+        eos = set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos.add(int(self.tokenizer.eos_token_id))
+        self.eos_ids = eos
+        self.pad_id = int(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos))
+        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self._grammars: GrammarCache | None = None
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._prepared_images: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._max_sessions = sessions
+        self._lock = threading.Lock()
+        self.untrained = bool(path and (path / "regionreasoner_tiny.json").is_file())
+
+    # -- constraints --------------------------------------------------------------------------------------------
+    @property
+    def grammars(self) -> GrammarCache:
+        """The grammar cache of this tokenizer (built on first constrained request)."""
+        if self._grammars is None:
+            self._grammars = GrammarCache(self.tokenizer, self.vocab_size)
+        return self._grammars
+
+    def _machine(self, request: PolicyRequest) -> TokenConstraint | None:
+        if request.constraint is not None:
+            return TurnMachine(request.constraint, self.grammars, self.tokenizer)
+        if request.json_schema is not None:
+            return GrammarMachine(self.grammars.json_schema(json.dumps(dict(request.json_schema))))
+        if request.grammar is not None:
+            return GrammarMachine(self.grammars.compiled(request.grammar))
+        return None
+
+    # -- rows and sessions --------------------------------------------------------------------------------------
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
+
+    def _prepared(self, request: PolicyRequest) -> tuple[LoadedImage, ...]:
+        out = []
+        for image in request.images:
+            if image.hash not in self._prepared_images:
+                self._prepared_images[image.hash] = self.prepare_image(image)
+                while len(self._prepared_images) > 16:
+                    self._prepared_images.popitem(last=False)
+            self._prepared_images.move_to_end(image.hash)
+            out.append(self._prepared_images[image.hash])
+        return tuple(out)
+
+    def _encode(self, request: PolicyRequest) -> EncodedPrompt:
+        return self.encoder.encode(request.messages, self._prepared(request))
+
+    def _new_row(self, request: PolicyRequest, enc: EncodedPrompt) -> Row:
+        prefix = self.encoder.encode_text(request.assistant_prefix)
+        return Row(
+            ids=enc.input_ids + prefix,
+            prompt_len=len(enc.input_ids),
+            mm_token_type_ids=enc.mm_token_type_ids + [0] * len(prefix),
+            vision=enc.vision,
+        )
+
+    def _resume(self, session: _Session, request: PolicyRequest) -> tuple[str, bool]:
+        """Line the session up with the request's prefix; returns (text still to feed, machine must be rebuilt)."""
+        row, prefix = session.row, request.assistant_prefix
+        held = self._decode(row.assistant_ids)
+        if prefix.startswith(held):
+            return prefix[len(held) :], False
+        keep = len(row.assistant_ids)
+        while keep > 0 and not prefix.startswith(self._decode(row.assistant_ids[:keep])):
+            keep -= 1
+        cut = row.prompt_len + keep
+        if row.fed > cut:
+            _drop(session.cache, row.fed - cut)
+            row.fed = cut
+        del row.ids[cut:]
+        return prefix[len(self._decode(row.assistant_ids)) :], True
+
+    def _prepare(self, request: PolicyRequest) -> tuple[RowCall, Any, str]:
+        images = self._prepared(request)
+        text = self.encoder.render(request.messages)
+        key = self.encoder.key(text, images)
+        session = self._sessions.get(key)
+        machine = self._machine(request)
+        if session is None:
+            enc = self.encoder.encode(request.messages, images, text=text)
+            row, cache, cached = self._new_row(request, enc), None, 0
+            if machine is not None and not machine.accept_text(request.assistant_prefix):
+                raise PolicyError("the assistant prefix does not follow the request's constraint")
+        else:
+            self._sessions.move_to_end(key)
+            row, cache = session.row, session.cache
+            extra, rebuilt = self._resume(session, request)
+            cached = row.fed
+            extra_ids = self.encoder.encode_text(extra)
+            row.ids.extend(extra_ids)
+            row.mm_token_type_ids = row.mm_token_type_ids[: len(row.ids) - len(extra_ids)] + [0] * len(extra_ids)
+            same_spec = not rebuilt and isinstance(row.machine, TurnMachine) and row.machine.spec == request.constraint
+            if same_spec and row.machine is not None:
+                machine = row.machine
+                ok = machine.accept_text(extra)
+            else:
+                ok = machine is None or machine.accept_text(request.assistant_prefix)
+            if not ok:
+                raise PolicyError("the assistant prefix does not follow the request's constraint")
+            if row.fed == len(row.ids):  # everything is cached: re-feed the last token to get its logits
+                _drop(cache, 1)
+                row.fed -= 1
+                cached -= 1
+        row.machine = machine
+        call = RowCall(
+            row=row,
+            sampling=request.sampling,
+            stop=request.stop,
+            seed=_call_seed(request, key),
+            cached_tokens=cached,
+            input_tokens=len(row.ids),
+        )
+        return call, cache, key
+
+    # -- the Policy interface -----------------------------------------------------------------------------------
+    def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
+        """Serve one request, continuing its turn's KV session when the prompt and prefix match one."""
+        with self._lock:
+            call, cache, key = self._prepare(request)
+            call.on_delta = on_delta
+            bitmask = self.grammars.new_bitmask(1) if call.row.machine is not None else None
+            cache, (completion,) = run_rows(
+                self.model,
+                self.tokenizer,
+                [call],
+                mrope=self.family.mrope,
+                eos_ids=self.eos_ids,
+                pad_id=self.pad_id,
+                cache=cache,
+                bitmask=bitmask,
+            )
+            self._sessions[key] = _Session(row=call.row, cache=cache)
+            self._sessions.move_to_end(key)
+            while len(self._sessions) > self._max_sessions:
+                self._sessions.popitem(last=False)
+            return completion
+
+    def complete_batch(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
+        """Serve independent requests in one left-padded batch (no KV sessions; one request uses :meth:`complete`)."""
+        if len(requests) == 1:
+            return [self.complete(requests[0])]
+        with self._lock:
+            calls = []
+            for request in requests:
+                row = self._new_row(request, self._encode(request))
+                row.machine = self._machine(request)
+                if row.machine is not None and not row.machine.accept_text(request.assistant_prefix):
+                    raise PolicyError("an assistant prefix does not follow its request's constraint")
+                seed = _call_seed(
+                    request, self.encoder.key(self.encoder.render(request.messages), self._prepared(request))
+                )
+                calls.append(
+                    RowCall(row=row, sampling=request.sampling, stop=request.stop, seed=seed, input_tokens=len(row.ids))
+                )
+            needs_mask = any(c.row.machine is not None for c in calls)
+            _, completions = run_rows(
+                self.model,
+                self.tokenizer,
+                calls,
+                mrope=self.family.mrope,
+                eos_ids=self.eos_ids,
+                pad_id=self.pad_id,
+                bitmask=self.grammars.new_bitmask(len(calls)) if needs_mask else None,
+            )
+            return completions
+
+    def kv_check(self, request: PolicyRequest) -> tuple[Any, Any]:
+        """Next-token logits after the request's prompt and prefix, computed twice over the same tokens.
+
+        Returns ``(continued, full)``: the logits from continuing the turn's KV session exactly as :meth:`complete`
+        would (the session is kept), and from one fresh forward pass over the whole token sequence.  Both are
+        float32 tensors of shape (V,); KV reuse is exact when they agree to float rounding.
+        """
+        with self._lock:
+            call, cache, key = self._prepare(request)
+            row = call.row
+            fresh = Row(
+                ids=list(row.ids),
+                prompt_len=row.prompt_len,
+                mm_token_type_ids=row.mm_token_type_ids[: row.prompt_len] + [0] * (len(row.ids) - row.prompt_len),
+                vision=row.vision,
+            )
+            fresh_call = RowCall(row=fresh, sampling=request.sampling)
+            _, _, full = prime(self.model, [fresh_call], mrope=self.family.mrope, pad_id=self.pad_id, cache=None)
+            cache, _, continued = prime(self.model, [call], mrope=self.family.mrope, pad_id=self.pad_id, cache=cache)
+            self._sessions[key] = _Session(row=row, cache=cache)
+            return continued[0], full[0]
+
+    def reset_sessions(self) -> None:
+        """Drop every cached KV session."""
+        with self._lock:
+            self._sessions.clear()
+
+    def close(self) -> None:
+        """Drop sessions and the model reference."""
+        self.reset_sessions()

@@ -1,0 +1,75 @@
+"""`regionreasoner demo` and `regionreasoner chat` end to end (in-process)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from regionreasoner.agent.cli import main
+from regionreasoner.memory import RegionMemory
+
+
+def test_demo_with_the_default_tiny_model(
+    tiny_qwen25: Path,
+    model_cache: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REGIONREASONER_CACHE", str(model_cache))  # reuse the session's tiny checkpoint
+    monkeypatch.delenv("REGIONREASONER_MODEL", raising=False)
+    out = tmp_path / "demo-output"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "UNTRAINED" in printed and "Reminder: the default weights are untrained" in printed
+    for name in ["image.png", "turn1.png", "turn2.png", "turn3.png", "memory.db", "trace.jsonl", "summary.json"]:
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["untrained"] is True and summary["frame"] == "fixed:840x840"
+    turns = summary["turns"]
+    assert [t["status"] for t in turns] == ["ok", "ok", "ok"]
+    assert turns[1]["referenced"] == ["R1"] and turns[2]["referenced"] == ["R2"]
+    assert "bbox=[" in turns[1]["rendered_question"]
+    spans = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
+    assert sum(s["name"] == "regionreasoner.turn" for s in spans) == 3
+    with RegionMemory(f"sqlite:///{out}/memory.db") as memory:
+        regions = memory.regions(summary["dialogue_id"])
+        assert [r.id for r in regions] == [f"R{i}" for i in range(1, len(regions) + 1)] and len(regions) >= 3
+
+
+def test_chat_with_a_scripted_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (420, 420), (10, 200, 10)).save(image)
+    script = tmp_path / "chat.json"
+    turns = [
+        "<scene> green </scene>\n<think> a square </think>\n"
+        '<answer>[{"bbox_2d": [10,10,100,100], "point_2d": [50,50]}]</answer>',
+        "<scene> green </scene>\n<focus> a square </focus>\n<think> next to bbox=[10, 10, 100, 100] </think>\n"
+        '<answer>[{"bbox_2d": [100,10,200,100], "point_2d": [150,50]}]</answer>',
+    ]
+    script.write_text(json.dumps({"questions": ["find the square", "the one next to R1", "near R9"], "turns": turns}))
+    out = tmp_path / "annotated.png"
+    assert (
+        main(["chat", str(image), "--script", str(script), "--memory", f"sqlite:///{tmp_path}/m.db", "--out", str(out)])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "R1: box=[5, 5, 50, 50]" in printed and "R2: box=[50, 5, 100, 50]" in printed
+    assert "citations verified: 1/1" in printed
+    assert "error:" in printed and "R9" in printed  # an unknown region is reported, the chat goes on
+    assert out.is_file()
+
+
+def test_chat_questions_from_a_text_file(tiny_qwen25: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (300, 200), (200, 10, 10)).save(image)
+    script = tmp_path / "questions.txt"
+    script.write_text("find the red thing\n\nthe thing left of R1\n")
+    args = ["chat", str(image), "--model", str(tiny_qwen25), "--frame", "norm:1000", "--script", str(script)]
+    assert main([*args, "--memory", f"sqlite:///{tmp_path}/m.db", "--out", str(tmp_path / "a.png")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("status: ok") == 2 and "[answer]" in printed
