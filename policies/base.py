@@ -73,6 +73,8 @@ class SamplingParams:
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    ignore_eos: bool = False
+    """Keep generating past the end-of-message token (for throughput benchmarks)."""
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

@@ -117,8 +117,12 @@ class GrammarCache:
 class TurnMachine:
     """The state of one constrained turn: which segment is open and the numbers of the current answer object."""
 
-    def __init__(self, spec: TurnConstraint, cache: GrammarCache, tokenizer: Any) -> None:
+    def __init__(
+        self, spec: TurnConstraint, cache: GrammarCache, tokenizer: Any, *, bounded_sections: bool = False
+    ) -> None:
         self.spec = spec
+        self.bounded_sections = bounded_sections
+        """Section limits in the grammar (engines driven one segment per request) instead of by mask."""
         self._cache = cache
         self._tokenizer = tokenizer
         self._section = 0
@@ -127,6 +131,8 @@ class TurnMachine:
         self._values: dict[str, int] = {}
         self._text = ""
         self.done = False
+        self.ebnf = ""
+        """The grammar of the open segment (what an engine driven one segment per request is given)."""
         self._matcher = self._open()
 
     # -- segment bookkeeping ------------------------------------------------------------------------------------
@@ -139,7 +145,7 @@ class TurnMachine:
                 self._phase = "answer_head"
                 ebnf = segment_grammar("answer_head", c, first=first)
             case "section":
-                ebnf = segment_grammar("section", c, tag=tag, first=first)
+                ebnf = segment_grammar("section", c, tag=tag, first=first, bounded=self.bounded_sections)
             case "box_head":
                 ebnf = segment_grammar("box_head", c)
             case "x2":
@@ -155,6 +161,7 @@ class TurnMachine:
             case other:  # pragma: no cover - phases are internal
                 raise AssertionError(other)
         self._text = ""
+        self.ebnf = ebnf
         return self._cache.matcher(ebnf)
 
     def _close(self) -> None:
@@ -181,6 +188,7 @@ class TurnMachine:
                 self._objects += 1
                 if text.endswith("</answer>"):
                     self.done = True
+                    self.ebnf = ""
                     return
                 self._phase = "box_head"
         self._matcher = self._open()
@@ -192,7 +200,7 @@ class TurnMachine:
             bitmask[row].zero_()
             return
         self._matcher.fill_next_token_bitmask(bitmask, row)
-        if self._phase == "section" and self._must_close():
+        if self._phase == "section" and not self.bounded_sections and self._must_close():
             closing = bitmask[row] & self._cache.close_mask()
             if bool(closing.any()):  # not when the grammar is inside a multi-byte character
                 bitmask[row] = closing

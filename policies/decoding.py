@@ -259,7 +259,7 @@ def run_rows(
 
 def _advance(c: RowCall, token: int, detok: Detokenizer, eos_ids: set[int]) -> None:
     machine = c.row.machine
-    if token in eos_ids and machine is None:
+    if token in eos_ids and machine is None and not c.sampling.ignore_eos:
         c.finish = "eos"
         return
     if machine is not None and not machine.accept_token(token):

@@ -85,18 +85,19 @@ def int_range(lo: int, hi: int) -> str:
     return "(" + " | ".join(alts) + ")"
 
 
-def text_rule() -> str:
+def text_rule(limit: int | None = None) -> str:
     """Free text of one or more characters without ``<``, so it can neither open nor close a tag.
 
-    The length limit of a section is not in the grammar: a bounded repetition ``{1,N}`` takes seconds to compile
-    against a 150k-token vocabulary, the unbounded one milliseconds.  :class:`~regionreasoner.policies.constraints.
-    TurnMachine` enforces the limit by allowing only ``<`` once it is reached; servers bound it with max_tokens.
+    With ``limit`` the text is 1..limit characters.  A bounded repetition takes seconds to compile against a
+    150k-token vocabulary (the unbounded rule milliseconds), once per limit; token-level backends therefore use the
+    unbounded rule and enforce the limit with a mask (:class:`~regionreasoner.policies.constraints.TurnMachine`),
+    engines that take one grammar per request use the bounded rule.
     """
-    return "[^<]+"
+    return "[^<]+" if limit is None else f"[^<]{{1,{limit}}}"
 
 
-def _section(tag: str) -> str:
-    return f'"<{tag}>" {text_rule()} "</{tag}>"'
+def _section(tag: str, limit: int | None = None) -> str:
+    return f'"<{tag}>" {text_rule(limit)} "</{tag}>"'
 
 
 def _static_object(c: TurnConstraint) -> str:
@@ -129,13 +130,20 @@ def turn_grammar(c: TurnConstraint, *, start: int = 0, leading_separator: bool =
 
 
 def segment_grammar(
-    kind: str, c: TurnConstraint, *, tag: str = "", lows: Sequence[int] = (), first: bool = False, last: bool = False
+    kind: str,
+    c: TurnConstraint,
+    *,
+    tag: str = "",
+    lows: Sequence[int] = (),
+    first: bool = False,
+    last: bool = False,
+    bounded: bool = False,
 ) -> str:
     """The EBNF of one segment of a chained turn.
 
     Kinds (``sep`` is the separator, emitted before every section but the ``first``):
 
-    * ``section``: ``[sep] <tag> text </tag>``;
+    * ``section``: ``[sep] <tag> text </tag>`` (``bounded``: at most the tag's character limit);
     * ``answer_head``: ``[sep] <answer>[`` ;
     * ``box_head``: ``{"bbox_2d": [x1,y1,`` with x1 < W, y1 < H (room is left for a box of positive area);
     * ``x2``: ``x2,`` with ``lows[0] <= x2 <= W``; ``y2``: ``y2], "point_2d": [`` with ``lows[0] <= y2 <= H``
@@ -148,7 +156,7 @@ def segment_grammar(
     match kind:
         case "section":
             head = "" if first else f"{sep} "
-            body = f"{head}{_section(tag)}"
+            body = f"{head}{_section(tag, c.limit(tag) if bounded else None)}"
         case "answer_head":
             head = "" if first else f"{sep} "
             body = f'{head}"<answer>["'

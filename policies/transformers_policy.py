@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
 from regionreasoner.core.frames import Frame
@@ -65,7 +65,10 @@ class TransformersPolicy(Policy):
 
     ``frame`` overrides the checkpoint's coordinate frame (see :mod:`~regionreasoner.policies.families`),
     ``device`` defaults to CUDA when available, ``dtype`` to bfloat16 on CUDA and float32 on CPU.  ``sessions``
-    bounds how many turns' KV caches are kept (least recently used dropped).
+    bounds how many turns' KV caches are kept (least recently used dropped).  ``section_limits`` says how a
+    section's character limit is enforced: ``"mask"`` (only tokens starting with ``<`` once the limit is reached;
+    compiles instantly) or ``"grammar"`` (a bounded repetition, exactly as the engine backends do; a few seconds of
+    compiling per limit with a 150k vocabulary).
     """
 
     def __init__(
@@ -78,9 +81,13 @@ class TransformersPolicy(Policy):
         dtype: str | None = None,
         attn_implementation: str | None = None,
         sessions: int = 4,
+        section_limits: Literal["mask", "grammar"] = "mask",
     ) -> None:
         if sessions < 1:
             raise ConfigError(f"sessions={sessions}: set it >= 1")
+        if section_limits not in ("mask", "grammar"):
+            raise ConfigError(f"section_limits={section_limits!r}: use 'mask' or 'grammar'")
+        self.section_limits = section_limits
         try:
             import torch
             from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
@@ -152,7 +159,8 @@ class TransformersPolicy(Policy):
 
     def _machine(self, request: PolicyRequest) -> TokenConstraint | None:
         if request.constraint is not None:
-            return TurnMachine(request.constraint, self.grammars, self.tokenizer)
+            bounded = self.section_limits == "grammar"
+            return TurnMachine(request.constraint, self.grammars, self.tokenizer, bounded_sections=bounded)
         if request.json_schema is not None:
             return GrammarMachine(self.grammars.json_schema(json.dumps(dict(request.json_schema))))
         if request.grammar is not None:

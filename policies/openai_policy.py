@@ -1,0 +1,237 @@
+"""``OpenAIPolicy``: any OpenAI-compatible chat server (``vllm serve``, SGLang, ...) as a policy.
+
+Images travel as base64 data URLs (prepared for the policy's frame on the client, so the server's own resizing is
+the identity for fixed and smart-resize frames).  A partial assistant message is continued with the server's
+``continue_final_message`` option (vLLM and SGLang).  Constrained turns are served one segment per request with
+``structured_outputs: {"grammar": <EBNF>}`` (vLLM's structured outputs; see
+:mod:`~regionreasoner.policies.engine_driver`); ``json_schema`` requests use ``response_format``.  Connection errors,
+timeouts and 5xx answers are retried with exponential backoff; a 4xx answer is a :class:`PolicyError` carrying the
+server's message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from regionreasoner.core.errors import ConfigError, DependencyMissingError, PolicyError
+from regionreasoner.core.frames import FixedResizeFrame, Frame, NormalizedFrame, SmartResizeFrame, frame_from_spec
+from regionreasoner.core.images import LoadedImage, load_image
+from regionreasoner.policies.base import Completion, DeltaCallback, ImageSlot, Policy, PolicyRequest
+from regionreasoner.policies.constraints import GrammarCache, TurnMachine
+from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
+
+__all__ = ["OpenAIPolicy", "default_frame_for_name"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_frame_for_name(model: str) -> Frame:
+    """The frame a served model answers in, guessed from its name (pass ``frame=`` when the guess is wrong)."""
+    name = model.lower()
+    if any(k in name for k in ("regionreasoner", "visionreasoner", "seg-zero", "segzero")):
+        return FixedResizeFrame(840, 840)
+    if "qwen2.5" in name or "qwen2_5" in name:
+        return SmartResizeFrame(28, 3136, 12845056)
+    return NormalizedFrame(1000)
+
+
+class OpenAIPolicy(Policy):
+    """A policy served over the OpenAI chat-completions API.
+
+    ``base_url`` is the server root (``http://127.0.0.1:8000``; ``/v1`` is added when missing), ``model`` the served
+    model name.  ``tokenizer`` (a folder or hub id with the model's tokenizer) is needed for constrained turns: it
+    checks the server's output against the grammar it was given.  ``timeout`` is per request in seconds; ``retries``
+    bounds the retries of one request after connection errors, timeouts and 5xx answers.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        tokenizer: str | None = None,
+        frame: Frame | str | None = None,
+        prompt_template: str = "regionreasoner-eval",
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        try:
+            import httpx
+        except ImportError as exc:
+            raise DependencyMissingError(
+                "OpenAIPolicy needs httpx", hint="pip install 'regionreasoner[openai]'"
+            ) from exc
+        if retries < 0 or timeout <= 0 or backoff < 0:
+            raise ConfigError(f"retries={retries}, timeout={timeout}, backoff={backoff}: need >= 0, > 0, >= 0")
+        root = base_url.rstrip("/")
+        self.url = root if root.endswith("/v1") else root + "/v1"
+        self.name = model
+        self.frame = frame_from_spec(frame) if isinstance(frame, str) else frame or default_frame_for_name(model)
+        self.prompt_template = prompt_template
+        self.retries = retries
+        self.backoff = backoff
+        self.extra_body = dict(extra_body or {})
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=timeout, headers=headers)
+        self._tokenizer_name = tokenizer
+        self._grammars: GrammarCache | None = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    # -- images and messages ------------------------------------------------------------------------------------
+    def prepare_image(self, image: LoadedImage) -> LoadedImage:
+        """Resize for fixed frames, and to the smart-resize size for native frames (the server then keeps it)."""
+        if isinstance(self.frame, SmartResizeFrame):
+            size = self.frame.model_size(image.size)
+            return image if size == image.size else load_image(image.image.resize(size))
+        return super().prepare_image(image)
+
+    def _messages(self, request: PolicyRequest, prefix: str) -> list[dict[str, Any]]:
+        urls = [self.prepare_image(i).to_data_url() for i in request.images]
+        out: list[dict[str, Any]] = []
+        for m in request.messages:
+            parts = [
+                {"type": "image_url", "image_url": {"url": urls[p.index]}}
+                if isinstance(p, ImageSlot)
+                else {"type": "text", "text": p}
+                for p in m.parts
+            ]
+            out.append(
+                {"role": m.role, "content": parts if len(parts) > 1 or not isinstance(m.parts[0], str) else m.text}
+            )
+        if prefix:
+            out.append({"role": "assistant", "content": prefix})
+        return out
+
+    # -- HTTP -----------------------------------------------------------------------------------------------------
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        url = self.url + "/chat/completions"
+        last: str = ""
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._client.post(url, json=body)
+            except httpx.TransportError as exc:  # connection refused/reset, timeouts
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 400:
+                    data: dict[str, Any] = response.json()
+                    return data
+                detail = response.text[:500]
+                if response.status_code < 500:
+                    raise PolicyError(
+                        f"{url} rejected the request with {response.status_code}: {detail}",
+                        hint="check the model name, the request options and the server's limits (max_model_len)",
+                    )
+                last = f"HTTP {response.status_code}: {detail}"
+            if attempt < self.retries:
+                delay = self.backoff * (2**attempt) * (1 + 0.1 * random.random())
+                logger.warning("%s failed (%s); retry %d/%d in %.2f s", url, last, attempt + 1, self.retries, delay)
+                time.sleep(delay)
+        raise PolicyError(
+            f"{url} failed after {self.retries + 1} attempts: {last}",
+            hint="is the server running and reachable? (vllm serve MODEL --host 127.0.0.1 --port ...)",
+        )
+
+    def _call(self, request: PolicyRequest, call: EngineCall) -> EngineResult:
+        s = request.sampling
+        body: dict[str, Any] = {
+            "model": self.name,
+            "messages": self._messages(request, call.prefix),
+            "max_tokens": call.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "skip_special_tokens": False,
+            **self.extra_body,
+        }
+        if s.top_k:
+            body["top_k"] = s.top_k
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if call.prefix:
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
+        if call.grammar is not None:
+            body["structured_outputs"] = {"grammar": call.grammar}
+        elif request.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": dict(request.json_schema), "strict": True},
+            }
+        elif request.grammar is not None:
+            body["structured_outputs"] = {"grammar": request.grammar}
+        if call.stop:
+            body["stop"] = list(call.stop)
+            body["include_stop_str_in_output"] = True
+        t0 = time.perf_counter()
+        data = self._post(body)
+        seconds = time.perf_counter() - t0
+        choice = data["choices"][0]
+        text = str(choice["message"].get("content") or "")
+        stop_reason = choice.get("stop_reason")
+        if choice.get("finish_reason") == "stop" and isinstance(stop_reason, str) and not text.endswith(stop_reason):
+            text += stop_reason  # servers that drop the matched stop string
+        usage = data.get("usage") or {}
+        details = usage.get("prompt_tokens_details") or {}
+        finish = choice.get("finish_reason")
+        return EngineResult(
+            text=text,
+            token_ids=None,
+            finish="length" if finish == "length" else "stop" if isinstance(stop_reason, str) else "eos",
+            generated_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            cached_tokens=int(details.get("cached_tokens") or 0),
+            seconds=seconds,
+        )
+
+    # -- the Policy interface -------------------------------------------------------------------------------------
+    def _machine(self, request: PolicyRequest) -> TurnMachine | None:
+        if request.constraint is None:
+            return None
+        if self._tokenizer_name is None:
+            raise ConfigError(
+                "constrained turns through OpenAIPolicy need the model's tokenizer",
+                hint="pass tokenizer='<checkpoint folder or hub id>' (the server's model)",
+            )
+        if self._grammars is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_name)
+            self._grammars = GrammarCache(self._tokenizer, len(self._tokenizer))
+        machine = TurnMachine(request.constraint, self._grammars, self._tokenizer, bounded_sections=True)
+        if not machine.accept_text(request.assistant_prefix):
+            raise PolicyError("the assistant prefix does not follow the request's constraint")
+        return machine
+
+    def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
+        """Serve one request (one HTTP call, or one per segment for a constrained turn)."""
+        if (request.json_schema is not None or request.grammar is not None) and request.assistant_prefix:
+            raise ConfigError("a json_schema or grammar request cannot continue an assistant prefix on a server")
+        with self._lock:
+            driver = RowDriver(request=request, machine=self._machine(request))
+        while (call := driver.next_call()) is not None:
+            result = self._call(request, call)
+            driver.feed(result)
+            if on_delta is not None and result.text:
+                on_delta(result.text)
+        return driver.completion()
+
+    def complete_batch(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
+        """Serve requests one after the other (the server batches concurrent clients itself)."""
+        return [self.complete(r) for r in requests]
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+    def __repr__(self) -> str:
+        return f"OpenAIPolicy({self.url!r}, {self.name!r}, frame={self.frame.spec!r})"

