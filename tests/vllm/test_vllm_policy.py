@@ -99,3 +99,23 @@ def test_batch_equals_single_requests(vllm_policy: Any, image: LoadedImage) -> N
         singles.append(vllm_policy.complete(r).token_ids)
     vllm_policy.reset_sessions()
     assert [c.token_ids for c in vllm_policy.complete_batch(requests)] == singles
+
+
+def test_benchmark_dialogues_are_batched_on_vllm(vllm_policy: Any, tmp_path: Path) -> None:
+    from regionreasoner.evals.metrics import summarise
+    from regionreasoner.evals.regiondial import load_regiondial
+    from regionreasoner.evals.results import read_results
+    from regionreasoner.evals.runner import run_benchmark
+    from regionreasoner.evals.synthetic import generate_benchmark
+    from regionreasoner.policies.batching import BatchingPolicy
+
+    bench = generate_benchmark(tmp_path / "bench", 4, 3, rounds=(2, 3))
+    items = load_regiondial(bench)
+    batching = BatchingPolicy(vllm_policy, max_batch=4, wait_ms=20)
+    agent = RegionAgent(batching, memory=f"sqlite:///{tmp_path}/memory.db", char_limits=LIMITS, max_objects=2)
+    stats = run_benchmark(agent, items, images=bench.parent, results=tmp_path / "results.jsonl", workers=4)
+    batching.close()
+    assert stats.scored == sum(len(i.turns) for i in items)
+    assert max(batching.batches) > 1  # calls of different dialogues shared engine batches
+    summary = summarise(read_results(tmp_path / "results.jsonl"))
+    assert summary.avg.count == stats.scored and summary.avg.failed == 0

@@ -1,0 +1,156 @@
+"""The ``regionreasoner-eval`` command: ``stats``, ``synthetic``, ``report`` (and benchmark runs, registered below).
+
+Subcommands live in the :data:`SUBCOMMANDS` dict; a benchmark runner adds its own entry (``regiondial``,
+``refcoco``) with :func:`register`, without touching the parser code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from regionreasoner.core.errors import RegionReasonerError
+
+__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand: its help line, a function adding its arguments, and a function running it (exit code)."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ------------------------------------------------------------------------------------------------ stats
+
+
+def _stats_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a RegionDial-Bench JSON file")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse turns citing themselves or a later turn and items without image_path (the runner's checks)",
+    )
+
+
+def _stats_run(args: argparse.Namespace) -> int:
+    from regionreasoner.evals.regiondial import load_regiondial, regiondial_stats
+
+    dialogues = load_regiondial(args.file, allow_forward_context=not args.strict, require_image_path=args.strict)
+    print(json.dumps(regiondial_stats(dialogues)))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ synthetic
+
+
+def _synthetic_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output folder (images/, synthetic.json, scenes.json)")
+    parser.add_argument("--images", type=int, default=100, help="number of images, one dialogue each (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--width", type=int, default=320, help="image width in pixels (default 320)")
+    parser.add_argument("--height", type=int, default=240, help="image height in pixels (default 240)")
+    parser.add_argument("--min-rounds", type=int, default=2, help="fewest turns per dialogue (default 2)")
+    parser.add_argument("--max-rounds", type=int, default=5, help="most turns per dialogue (default 5)")
+
+
+def _synthetic_run(args: argparse.Namespace) -> int:
+    from regionreasoner.evals.regiondial import load_regiondial, regiondial_stats
+    from regionreasoner.evals.synthetic import generate_benchmark
+
+    path = generate_benchmark(
+        args.out,
+        args.images,
+        args.seed,
+        size=(args.width, args.height),
+        rounds=(args.min_rounds, args.max_rounds),
+    )
+    stats = regiondial_stats(load_regiondial(path))
+    print(json.dumps({"path": str(path), **stats}))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def _report_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", help="JSON-lines file of TurnResult records written by a benchmark run")
+    parser.add_argument("--out", required=True, help="folder for summary.json, summary.md and rounds.png")
+
+
+def _report_run(args: argparse.Namespace) -> int:
+    from regionreasoner.evals.report import report_from_results
+
+    summary, paths = report_from_results(args.results, args.out)
+    avg = summary.avg
+    print(
+        json.dumps(
+            {
+                "turns": avg.count,
+                "acc50": avg.acc50,
+                "giou": avg.giou,
+                "ciou": avg.ciou,
+                "files": [str(p) for p in paths],
+            }
+        )
+    )
+    return 0
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "stats": Subcommand("print counts of a RegionDial-Bench file as JSON", _stats_args, _stats_run),
+    "synthetic": Subcommand("write the synthetic shapes benchmark", _synthetic_args, _synthetic_run),
+    "report": Subcommand("summarise a results .jsonl into JSON, Markdown and a plot", _report_args, _report_run),
+}
+"""Subcommands by name. Benchmark runs (``regiondial``, ``refcoco``) are added with :func:`register`."""
+
+
+def register(name: str, subcommand: Subcommand) -> None:
+    """Add a subcommand (e.g. the benchmark runner's ``regiondial`` and ``refcoco``)."""
+    if name in SUBCOMMANDS and SUBCOMMANDS[name] is not subcommand:
+        raise RegionReasonerError(f"subcommand {name!r} is already registered: pick another name")
+    SUBCOMMANDS[name] = subcommand
+
+
+# ------------------------------------------------------------------------------------------------ run subcommands
+
+
+def _register_runs() -> None:
+    from regionreasoner.evals.cli_run import REFCOCO, REGIONDIAL
+
+    register("regiondial", REGIONDIAL)
+    register("refcoco", REFCOCO)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``regionreasoner-eval`` with every registered subcommand."""
+    _register_runs()
+    parser = argparse.ArgumentParser(prog="regionreasoner-eval", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, subcommand in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=subcommand.help, description=subcommand.help)
+        subcommand.add_arguments(p)
+        p.set_defaults(run=subcommand.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``regionreasoner-eval``; returns the exit code (2 for a regionreasoner error)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return int(args.run(args))
+    except RegionReasonerError as exc:
+        print(f"regionreasoner-eval: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

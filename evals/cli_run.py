@@ -1,0 +1,165 @@
+"""``regionreasoner-eval regiondial`` and ``regionreasoner-eval refcoco``: run a benchmark through the agent.
+
+Writes into ``--out``: ``results.jsonl`` (one line per scored turn; rerunning resumes), the run's region memory and
+checkpoints, and ``summary.json`` / ``summary.md`` / ``rounds.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["REFCOCO", "REGIONDIAL", "add_run_arguments"]
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by the benchmark runs."""
+    parser.add_argument("--data", required=True, help="benchmark file (JSON; RefCOCO also JSON lines)")
+    parser.add_argument(
+        "--images", default=None, help="image folder the items' paths are relative to (default: the data file's folder)"
+    )
+    parser.add_argument("--out", required=True, help="output folder (results.jsonl, memory, summary, plot)")
+    parser.add_argument(
+        "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
+    )
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument("--frame", default=None, help="coordinate frame override, e.g. fixed:840x840")
+    parser.add_argument(
+        "--protocol",
+        choices=["regionreasoner", "official"],
+        default="regionreasoner",
+        help="how a cited box enters the question (docs/evaluation.md); 'official' also decodes freely",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="dialogues in flight; their calls are batched")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N items")
+    parser.add_argument("--max-new-tokens", type=int, default=2048)
+    parser.add_argument("--max-objects", type=int, default=8)
+    parser.add_argument("--section-chars", type=int, default=None, help="character limit of every free-text section")
+
+
+def _agent(args: argparse.Namespace, out: Path) -> Any:
+    from regionreasoner.agent.api import RegionAgent
+    from regionreasoner.agent.context import TINY_MODEL, load_policy
+    from regionreasoner.policies.base import Policy
+    from regionreasoner.policies.batching import BatchingPolicy
+
+    model = args.model or os.environ.get("REGIONREASONER_MODEL") or TINY_MODEL
+    policy: Policy
+    if args.backend == "vllm":
+        from regionreasoner.policies.tiny import tiny_model_path
+        from regionreasoner.policies.vllm_policy import VLLMPolicy
+
+        path = tiny_model_path("qwen2.5-vl") if model == TINY_MODEL else model
+        policy = VLLMPolicy(path, frame=args.frame, max_num_seqs=max(8, args.workers))
+    else:
+        policy = load_policy(model, frame=args.frame)
+    if args.workers > 1:
+        policy = BatchingPolicy(policy, max_batch=args.workers)
+    context: dict[str, Any] = {
+        "max_new_tokens": args.max_new_tokens,
+        "max_objects": args.max_objects,
+        "constrained": args.protocol != "official",
+    }
+    if args.section_chars:
+        context["char_limits"] = {t: args.section_chars for t in ("scene", "focus", "think")}
+    return RegionAgent(policy, memory=f"sqlite:///{out}/memory.db", **context)
+
+
+def _run(args: argparse.Namespace, items: list[Any], name: str, title: str) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from regionreasoner.evals.report import report_from_results
+    from regionreasoner.evals.runner import run_benchmark
+
+    hf_logging.disable_progress_bar()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items = items[: args.limit] if args.limit else items
+    images = Path(args.images) if args.images else Path(args.data).resolve().parent
+    total = sum(len(i.turns) for i in items)
+    from tqdm import tqdm  # a dependency of transformers
+
+    bar = tqdm(total=total, desc=name, unit="turn", file=sys.stderr)
+
+    def tick(_: Any) -> None:
+        bar.update(1)
+
+    agent = _agent(args, out)
+    try:
+        stats = run_benchmark(
+            agent,
+            items,
+            images=images,
+            results=out / "results.jsonl",
+            name=name,
+            protocol=args.protocol,
+            workers=args.workers,
+            progress=tick,
+        )
+    finally:
+        bar.close()
+        agent.close()
+    summary, paths = report_from_results(out / "results.jsonl", out, title=title)
+    avg = summary.avg
+    print(
+        json.dumps(
+            {
+                "turns": avg.count,
+                "scored_now": stats.scored,
+                "skipped": stats.skipped,
+                "acc50": avg.acc50,
+                "giou": avg.giou,
+                "ciou": avg.ciou,
+                "seconds": round(stats.seconds, 1),
+                "files": [str(p) for p in paths],
+            }
+        )
+    )
+    return 0
+
+
+def _regiondial_args(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--image-path-template",
+        default=None,
+        help="for items without image_path, e.g. 'refcocog_test_multi_bbox_images/{image_id}.jpg'",
+    )
+    parser.add_argument(
+        "--allow-forward-context",
+        action="store_true",
+        help="keep turns citing themselves or a later turn (filled with that turn's GT box)",
+    )
+
+
+def _regiondial_run(args: argparse.Namespace) -> int:
+    from regionreasoner.evals.regiondial import load_regiondial
+
+    items = load_regiondial(
+        args.data, allow_forward_context=args.allow_forward_context, image_path_template=args.image_path_template
+    )
+    return _run(args, items, "regiondial", f"{Path(args.data).stem} ({args.protocol} protocol)")
+
+
+def _refcoco_run(args: argparse.Namespace) -> int:
+    from regionreasoner.evals.refcoco import load_refcoco
+
+    return _run(args, load_refcoco(args.data), "refcoco", f"{Path(args.data).stem} (single turn)")
+
+
+def _subcommands() -> tuple[Any, Any]:
+    from regionreasoner.evals.cli import Subcommand
+
+    return (
+        Subcommand(
+            "run RegionDial-Bench (or the synthetic benchmark) through the agent", _regiondial_args, _regiondial_run
+        ),
+        Subcommand("run single-turn RefCOCO/+/g records through the agent", add_run_arguments, _refcoco_run),
+    )
+
+
+REGIONDIAL, REFCOCO = _subcommands()
