@@ -227,23 +227,27 @@ def build_tiny_model(path: str | Path, family: TinyFamily = "qwen2.5-vl", *, see
     The image processor allows 4..256 merged patches (small images, fast tests); the same directory loads with
     ``TransformersPolicy`` and with vLLM.
     """
-    import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
     if family not in TINY_FAMILIES:
         raise ConfigError(f"unknown tiny family {family!r}", hint=f"use one of {list(TINY_FAMILIES)}")
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     if family == "llava":
         _build_llava(out, seed)
-        (out / "regionreasoner_tiny.json").write_text(
-            json.dumps({"family": family, "seed": seed, "recipe": _RECIPE_VERSION, "untrained": True}, indent=2)
-        )
-        return out
+    else:
+        _build_qwen(out, family, seed)
+    (out / "regionreasoner_tiny.json").write_text(
+        json.dumps({"family": family, "seed": seed, "recipe": _RECIPE_VERSION, "untrained": True}, indent=2)
+    )
+    return out
+
+
+def _build_qwen(out: Path, family: TinyFamily, seed: int) -> None:
+    import torch
+    from transformers import AutoModelForImageTextToText, GenerationConfig
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
     tokenizer = _build_tokenizer(QWEN_CHAT_TEMPLATE)
-    vocab_size = 1024
-    config = _model_config(family, vocab_size)
+    config = _model_config(family, 1024)
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32).eval()
     model.save_pretrained(out, safe_serialization=True)
@@ -263,10 +267,6 @@ def build_tiny_model(path: str | Path, family: TinyFamily = "qwen2.5-vl", *, see
     processor_class = "Qwen2_5_VLProcessor" if family == "qwen2.5-vl" else "Qwen3VLProcessor"
     (out / "processor_config.json").write_text(json.dumps({"processor_class": processor_class}, indent=2))
     (out / "chat_template.jinja").write_text(QWEN_CHAT_TEMPLATE)
-    (out / "regionreasoner_tiny.json").write_text(
-        json.dumps({"family": family, "seed": seed, "recipe": _RECIPE_VERSION, "untrained": True}, indent=2)
-    )
-    return out
 
 
 def _cache_root() -> Path:

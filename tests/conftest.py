@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
+import subprocess
+import time
+import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -127,3 +132,55 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(NO_POSTGRES)
     with fresh_postgres_database(server) as url:
         yield url
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(
+    args: Sequence[str],
+    *,
+    ready_url: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 240.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server in its own process group, wait until ``ready_url`` answers 200, stop it by its PID afterwards."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            list(args), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"{args[0]} exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{ready_url} did not answer within {timeout} s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def servers() -> SimpleNamespace:
+    """``servers.free_port()`` and ``servers.running(args, ready_url=..., log=...)`` for tests that start servers."""
+    return SimpleNamespace(free_port=free_port, running=running_server)

@@ -73,3 +73,18 @@ def test_chat_questions_from_a_text_file(tiny_qwen25: Path, tmp_path: Path, caps
     assert main([*args, "--memory", f"sqlite:///{tmp_path}/m.db", "--out", str(tmp_path / "a.png")]) == 0
     printed = capsys.readouterr().out
     assert printed.count("status: ok") == 2 and "[answer]" in printed
+
+
+def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["db", "current", "--url", url]) == 0
+    assert json.loads(capsys.readouterr().out)["revision"] is None
+    assert main(["db", "upgrade", "--url", url]) == 0
+    assert json.loads(capsys.readouterr().out)["revision"] == "0001"
+    assert main(["db", "current", "--url", url]) == 0
+    assert json.loads(capsys.readouterr().out)["revision"] == "0001"
+
+
+def test_errors_become_exit_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--url", "mysql://nope"]) == 2
+    assert "regionreasoner: error:" in capsys.readouterr().err

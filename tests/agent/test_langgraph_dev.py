@@ -1,12 +1,7 @@
 """`langgraph dev` serves the graph: two turns on one thread through the SDK, the second citing R1."""
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,33 +12,12 @@ from regionreasoner.memory import RegionMemory
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ok(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"langgraph dev exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/ok", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"langgraph dev did not answer on {url} within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.mark.slow
-def test_two_turns_through_the_langgraph_api(tiny_qwen25: Path, scene, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_turns_through_the_langgraph_api(tiny_qwen25: Path, scene, servers, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from langgraph_sdk import get_sync_client
 
-    port = free_port()
+    port = servers.free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "langgraph.log"
     env = {
         **os.environ,
         "REGIONREASONER_MODEL": str(tiny_qwen25),
@@ -51,17 +25,8 @@ def test_two_turns_through_the_langgraph_api(tiny_qwen25: Path, scene, tmp_path:
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
     }
     cli = Path(sys.executable).with_name("langgraph")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(cli), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_ok(url, proc, log)
+    args = [str(cli), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"]
+    with servers.running(args, ready_url=url + "/ok", log=tmp_path / "langgraph.log", env=env, cwd=ROOT, timeout=90):
         client = get_sync_client(url=url)
         thread = client.threads.create()
         image, _ = scene
@@ -82,12 +47,5 @@ def test_two_turns_through_the_langgraph_api(tiny_qwen25: Path, scene, tmp_path:
         assert [r["id"] for r in second["turn"]["regions"]] == ["R2"]
         state = client.threads.get_state(thread["thread_id"])
         assert state["values"]["dialogue_id"] == thread["thread_id"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     with RegionMemory(f"sqlite:///{tmp_path}/memory.db") as memory:
         assert [r.id for r in memory.regions(thread["thread_id"])] == ["R1", "R2"]

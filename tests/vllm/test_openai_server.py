@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,15 +18,9 @@ from regionreasoner.policies.openai_policy import OpenAIPolicy
 LIMITS = {"scene": 60, "focus": 40, "think": 80}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def server(tiny_qwen25: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
+def server(tiny_qwen25: Path, servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    port = servers.free_port()
     log = tmp_path_factory.mktemp("serve") / "vllm.log"
     env = {
         **os.environ,
@@ -48,31 +37,9 @@ def server(tiny_qwen25: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "--limit-mm-per-prompt", '{"image": 1, "video": 0}',
         "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
     ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"vllm serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"vllm serve not ready after 240 s:\n{log.read_text()[-4000:]}")
-            time.sleep(1)
+    with servers.running(args, ready_url=url + "/health", log=log, env=env):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_three_turn_dialogue_through_the_server(server: str, tiny_qwen25: Path, tmp_path: Path) -> None:
