@@ -16,6 +16,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from regionreasoner.core.frames import Frame
+from regionreasoner.core.geometry import Box
+
 __all__ = [
     "CitationCheck",
     "QuestionBox",
@@ -25,6 +28,7 @@ __all__ = [
     "find_region_names",
     "render_bbox",
     "render_question",
+    "render_region",
 ]
 
 _NUM = r"(-?\d+(?:\.\d+)?)"
@@ -43,6 +47,16 @@ def render_bbox(box: Sequence[float]) -> str:
     if len(box) != 4:
         raise ValueError(f"render_bbox needs 4 coordinates, got {list(box)}")
     return "bbox=[" + ", ".join(str(math.floor(v + 0.5)) for v in box) + "]"
+
+
+def render_region(box: Box, frame: Frame, image_size: tuple[int, int]) -> str:
+    """A region's box (original pixels) as ``bbox=[x1, y1, x2, y2]`` in ``frame``, for an image of ``(W, H)`` pixels.
+
+    >>> from regionreasoner.core.frames import FixedResizeFrame
+    >>> render_region(Box(250, 330, 320, 400), FixedResizeFrame(840, 840), (640, 480))
+    'bbox=[328, 578, 420, 700]'
+    """
+    return render_bbox(frame.box_to_model(box, image_size))
 
 
 def find_cited_boxes(text: str) -> list[Coords4]:

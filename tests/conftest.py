@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -184,3 +187,40 @@ def running_server(
 def servers() -> SimpleNamespace:
     """``servers.free_port()`` and ``servers.running(args, ready_url=..., log=...)`` for tests that start servers."""
     return SimpleNamespace(free_port=free_port, running=running_server)
+
+
+def raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
+    """A PNG written by hand, so that headers Pillow would refuse to write (zero size, huge size) can be tested."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def make_raw_png() -> Callable[[int, int, int, int, bytes], bytes]:
+    """:func:`raw_png`: ``make_raw_png(width, height, bit_depth, colour_type, rows)``."""
+    return raw_png
+
+
+@pytest.fixture(scope="session")
+def bad_image_bytes() -> dict[str, bytes]:
+    """Encoded images that must be refused: truncated, zero-size, a decompression bomb, animated, not an image."""
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "PNG")
+    full = buf.getvalue()
+    gif = io.BytesIO()
+    frames = [Image.new("RGB", (8, 8), (80 * i, 0, 0)) for i in range(3)]
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=50)
+    return {
+        "truncated png": full[: len(full) // 2],
+        "zero-size png": raw_png(0, 10, 8, 0, b""),
+        "decompression bomb": raw_png(60000, 60000, 8, 0, b"\x00" * 60001),
+        "animated gif": gif.getvalue(),
+        "not an image": b"hello, this is not an image",
+    }

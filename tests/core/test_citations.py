@@ -7,6 +7,7 @@ from regionreasoner.core.citations import (
     find_region_names,
     render_bbox,
     render_question,
+    render_region,
 )
 
 
@@ -14,6 +15,16 @@ def test_render_bbox() -> None:
     assert render_bbox((0, 457.4, 374.5, 672)) == "bbox=[0, 457, 375, 672]"
     with pytest.raises(ValueError):
         render_bbox((1, 2, 3))
+
+
+def test_render_region_in_a_frame() -> None:
+    from regionreasoner.core.frames import FixedResizeFrame, NormalizedFrame, PixelFrame
+    from regionreasoner.core.geometry import Box
+
+    box = Box(250, 330, 320, 400)
+    assert render_region(box, FixedResizeFrame(840, 840), (640, 480)) == "bbox=[328, 578, 420, 700]"
+    assert render_region(box, NormalizedFrame(1000), (640, 480)) == "bbox=[391, 688, 500, 833]"
+    assert render_region(box, PixelFrame(), (640, 480)) == "bbox=[250, 330, 320, 400]"
 
 
 def test_find_region_names() -> None:
