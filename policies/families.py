@@ -24,7 +24,7 @@ from pathlib import Path
 
 from regionreasoner.core.frames import FixedResizeFrame, Frame, NormalizedFrame, SmartResizeFrame, frame_from_spec
 
-__all__ = ["FAMILIES", "Family", "family_for", "resolve_frame", "resolve_prompt_template"]
+__all__ = ["FAMILIES", "Family", "family_for", "processor_settings", "resolve_frame", "resolve_prompt_template"]
 
 _FIXED_840_NAMES = re.compile(r"regionreasoner|visionreasoner|seg-?zero", re.IGNORECASE)
 
@@ -91,3 +91,18 @@ def resolve_prompt_template(*, path: Path | None, override: str | None) -> str:
     if override:
         return override
     return _declared(path).get("prompt_template", "regionreasoner-eval")
+
+
+def processor_settings(path: Path | None) -> dict[str, int]:
+    """patch/merge sizes and pixel bounds from a checkpoint's preprocessor_config.json (defaults when absent)."""
+    if path is None or not (path / "preprocessor_config.json").is_file():
+        return {}
+    data = json.loads((path / "preprocessor_config.json").read_text())
+    size = data.get("size") or {}
+    out = {
+        "patch_size": int(data.get("patch_size", 14)),
+        "merge_size": int(data.get("merge_size", 2)),
+        "min_pixels": int(data.get("min_pixels") or size.get("shortest_edge") or 56 * 56),
+        "max_pixels": int(data.get("max_pixels") or size.get("longest_edge") or 28 * 28 * 1280),
+    }
+    return out

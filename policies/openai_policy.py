@@ -11,11 +11,13 @@ server's message.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, PolicyError
@@ -24,6 +26,7 @@ from regionreasoner.core.images import LoadedImage, load_image
 from regionreasoner.policies.base import Completion, DeltaCallback, ImageSlot, Policy, PolicyRequest
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
+from regionreasoner.policies.families import family_for, processor_settings, resolve_frame
 
 __all__ = ["OpenAIPolicy", "default_frame_for_name"]
 
@@ -38,6 +41,19 @@ def default_frame_for_name(model: str) -> Frame:
     if "qwen2.5" in name or "qwen2_5" in name:
         return SmartResizeFrame(28, 3136, 12845056)
     return NormalizedFrame(1000)
+
+
+def _frame(model: str, checkpoint: str | None, frame: Frame | str | None) -> Frame:
+    """The same lookup as the local backends when the checkpoint folder is at hand, else the name's guess."""
+    if isinstance(frame, str):
+        return frame_from_spec(frame)
+    if frame is not None:
+        return frame
+    path = Path(checkpoint) if checkpoint else None
+    if path is None or not (path / "config.json").is_file():
+        return default_frame_for_name(model)
+    model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
+    return resolve_frame(family_for(model_type), name=model, path=path, override=None, **processor_settings(path))
 
 
 class OpenAIPolicy(Policy):
@@ -74,7 +90,7 @@ class OpenAIPolicy(Policy):
         root = base_url.rstrip("/")
         self.url = root if root.endswith("/v1") else root + "/v1"
         self.name = model
-        self.frame = frame_from_spec(frame) if isinstance(frame, str) else frame or default_frame_for_name(model)
+        self.frame = _frame(model, tokenizer, frame)
         self.prompt_template = prompt_template
         self.retries = retries
         self.backoff = backoff

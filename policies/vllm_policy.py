@@ -33,7 +33,7 @@ from regionreasoner.core.images import LoadedImage
 from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
-from regionreasoner.policies.families import family_for, resolve_frame, resolve_prompt_template
+from regionreasoner.policies.families import family_for, processor_settings, resolve_frame, resolve_prompt_template
 from regionreasoner.policies.hf_inputs import chat_messages
 
 __all__ = ["VLLMPolicy", "cpu_only"]
@@ -122,7 +122,7 @@ class VLLMPolicy(Policy):
         self.tokenizer = self.llm.get_tokenizer()
         config = self.llm.llm_engine.model_config.hf_config
         self.family = family_for(config.model_type)
-        processor = _processor_settings(path)
+        processor = processor_settings(path)
         self.frame = resolve_frame(self.family, name=self.name, path=path, override=frame, **processor)
         self.prompt_template = resolve_prompt_template(path=path, override=prompt_template)
         vocab = int(self.llm.llm_engine.model_config.get_vocab_size())
@@ -286,19 +286,4 @@ def _end_tokens(config: Any, tokenizer: Any, model: str) -> set[int]:
     out: set[int] = set()
     for value in ids:
         out.update(int(v) for v in (value if isinstance(value, list) else [value]) if v is not None)
-    return out
-
-
-def _processor_settings(path: Path | None) -> dict[str, int]:
-    """patch/merge sizes and pixel bounds from a checkpoint's preprocessor_config.json (defaults when absent)."""
-    if path is None or not (path / "preprocessor_config.json").is_file():
-        return {}
-    data = json.loads((path / "preprocessor_config.json").read_text())
-    size = data.get("size") or {}
-    out = {
-        "patch_size": int(data.get("patch_size", 14)),
-        "merge_size": int(data.get("merge_size", 2)),
-        "min_pixels": int(data.get("min_pixels") or size.get("shortest_edge") or 56 * 56),
-        "max_pixels": int(data.get("max_pixels") or size.get("longest_edge") or 28 * 28 * 1280),
-    }
     return out

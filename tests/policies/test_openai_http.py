@@ -132,3 +132,11 @@ def test_frames_from_names() -> None:
     smart = OpenAIPolicy("http://127.0.0.1:1", "Qwen2.5-VL")
     prepared = smart.prepare_image(load_image(Image.new("RGB", (1000, 700))))
     assert prepared.size == smart.frame.model_size((1000, 700)) and prepared.width % 28 == 0
+
+
+def test_frame_follows_the_local_rules_when_the_checkpoint_is_at_hand(tiny_qwen25: object, tiny_qwen3: object) -> None:
+    from regionreasoner.policies.transformers_policy import TransformersPolicy
+
+    for path in (tiny_qwen25, tiny_qwen3):
+        remote = OpenAIPolicy("http://127.0.0.1:1", "served-name", tokenizer=str(path))
+        assert remote.frame == TransformersPolicy(path).frame  # type: ignore[arg-type]
