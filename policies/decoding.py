@@ -51,6 +51,7 @@ class Row:
     ids: list[int]
     prompt_len: int
     mm_token_type_ids: list[int]
+    """Modality of each token of the first prefill (1: image); continuations are text and need none."""
     vision: dict[str, Any] = field(default_factory=dict)
     fed: int = 0
     rope_delta: int = 0

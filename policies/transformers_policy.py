@@ -226,9 +226,7 @@ class TransformersPolicy(Policy):
             row, cache = session.row, session.cache
             extra, rebuilt = self._resume(session, request)
             cached = row.fed
-            extra_ids = self.encoder.encode_text(extra)
-            row.ids.extend(extra_ids)
-            row.mm_token_type_ids = row.mm_token_type_ids[: len(row.ids) - len(extra_ids)] + [0] * len(extra_ids)
+            row.ids.extend(self.encoder.encode_text(extra))
             same_spec = not rebuilt and isinstance(row.machine, TurnMachine) and row.machine.spec == request.constraint
             if same_spec and row.machine is not None:
                 machine = row.machine

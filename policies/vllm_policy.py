@@ -251,11 +251,16 @@ class VLLMPolicy(Policy):
                 self._run(work)
             completions = []
             for driver, key, session, _ in rows:
+                completions.append(driver.completion())
+                if self.tokenizer.decode(driver.ids, skip_special_tokens=False) != driver.text:
+                    # A stop string cut the text inside the last token: the tokens no longer spell the text, so
+                    # the next request starts over from the text rather than continue from those tokens.
+                    self._sessions.pop(key, None)
+                    continue
                 session.ids = session.ids + driver.ids
                 session.text = driver.request.assistant_prefix + driver.text
                 self._sessions[key] = session
                 self._sessions.move_to_end(key)
-                completions.append(driver.completion())
             while len(self._sessions) > self._max_sessions:
                 self._sessions.popitem(last=False)
             return completions
