@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -164,11 +165,32 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Connection
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        mode = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+        mode = _ensure_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
-    log.debug("sqlite connection opened (journal_mode=%s)", mode[0] if mode else None)
+    log.debug("sqlite connection opened (journal_mode=%s)", mode)
+
+
+def _ensure_wal(cursor: sqlite3.Cursor) -> str:
+    """Switch a database to WAL (a persistent setting), waiting out concurrent first connections.
+
+    The switch needs the database to itself and SQLite reports "database is locked" at once, without its busy
+    handler, when another connection opens the same fresh file at that moment (seen with four threads upgrading a
+    new database).  It is therefore retried for up to the busy timeout; a database already in WAL is left alone.
+    """
+    row = cursor.execute("PRAGMA journal_mode").fetchone()
+    if row and str(row[0]).lower() == "wal":
+        return "wal"
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            row = cursor.execute("PRAGMA journal_mode = WAL").fetchone()
+            return str(row[0]) if row else "unknown"
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
