@@ -191,7 +191,7 @@ def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {"text": text, "tool_calls": state.tool_calls + 1, "problems": problems, "finish": "stop"}
 
 
-def _region_drafts(state: State, objects: list[Any], size: tuple[int, int], policy: Policy) -> list[RegionDraft]:
+def _region_drafts(objects: list[Any], size: tuple[int, int], policy: Policy) -> list[RegionDraft]:
     w, h = size
     drafts = []
     for obj in objects:
@@ -252,7 +252,7 @@ def answer(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 )
             )
         ok = parsed.ok and not any(p.severity is Severity.ERROR for p in problems)
-        regions = _region_drafts(state, parsed.objects, size, policy) if ok else []
+        regions = _region_drafts(parsed.objects, size, policy) if ok else []
         span.set_attributes(
             {"regionreasoner.turn.status": "ok" if ok else "failed", "regionreasoner.region.count": len(regions)}
         )

@@ -10,7 +10,9 @@ vLLM/OpenAI-compatible ones.  Heavy imports live inside each backend, never here
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,6 +30,7 @@ __all__ = [
     "Message",
     "Policy",
     "PolicyRequest",
+    "PreparedImages",
     "SamplingParams",
     "Timings",
     "TurnConstraint",
@@ -185,6 +188,47 @@ class Completion:
     generated_tokens: int = 0
     timings: Timings = Timings()
     token_ids: tuple[int, ...] | None = None
+
+
+class PreparedImages:
+    """Images prepared for a policy's frame (and their PNG data URLs), kept by content hash.
+
+    Every piece of a turn sends the same image; preparing it (a resize and a re-hash) and encoding it once per turn
+    instead of once per call is what this cache is for.  The least recently used of more than ``size`` are dropped.
+    """
+
+    def __init__(self, prepare: Callable[[LoadedImage], LoadedImage], size: int = 16) -> None:
+        self._prepare = prepare
+        self._size = size
+        self._images: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._urls: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, image: LoadedImage) -> LoadedImage:
+        """``image`` prepared for the frame."""
+        with self._lock:
+            if image.hash in self._images:
+                self._images.move_to_end(image.hash)
+                return self._images[image.hash]
+        prepared = self._prepare(image)
+        with self._lock:
+            self._images[image.hash] = prepared
+            while len(self._images) > self._size:
+                self._images.popitem(last=False)
+        return prepared
+
+    def data_url(self, image: LoadedImage) -> str:
+        """The prepared image as a ``data:image/png;base64,...`` URL."""
+        with self._lock:
+            if image.hash in self._urls:
+                self._urls.move_to_end(image.hash)
+                return self._urls[image.hash]
+        url = self.get(image).to_data_url()
+        with self._lock:
+            self._urls[image.hash] = url
+            while len(self._urls) > self._size:
+                self._urls.popitem(last=False)
+        return url
 
 
 class Policy(ABC):

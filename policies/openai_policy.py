@@ -23,7 +23,7 @@ from typing import Any
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, PolicyError
 from regionreasoner.core.frames import FixedResizeFrame, Frame, NormalizedFrame, SmartResizeFrame, frame_from_spec
 from regionreasoner.core.images import LoadedImage, load_image
-from regionreasoner.policies.base import Completion, DeltaCallback, ImageSlot, Policy, PolicyRequest
+from regionreasoner.policies.base import Completion, DeltaCallback, ImageSlot, Policy, PolicyRequest, PreparedImages
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
 from regionreasoner.policies.families import family_for, processor_settings, resolve_frame
@@ -91,6 +91,7 @@ class OpenAIPolicy(Policy):
         self.url = root if root.endswith("/v1") else root + "/v1"
         self.name = model
         self.frame = _frame(model, tokenizer, frame)
+        self._images = PreparedImages(self.prepare_image)
         self.prompt_template = prompt_template
         self.retries = retries
         self.backoff = backoff
@@ -111,7 +112,7 @@ class OpenAIPolicy(Policy):
         return super().prepare_image(image)
 
     def _messages(self, request: PolicyRequest, prefix: str) -> list[dict[str, Any]]:
-        urls = [self.prepare_image(i).to_data_url() for i in request.images]
+        urls = [self._images.data_url(i) for i in request.images]
         out: list[dict[str, Any]] = []
         for m in request.messages:
             parts = [

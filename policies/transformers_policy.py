@@ -22,7 +22,7 @@ from typing import Any, Literal
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.images import LoadedImage
-from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest
+from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest, PreparedImages
 from regionreasoner.policies.constraints import GrammarCache, GrammarMachine, TokenConstraint, TurnMachine
 from regionreasoner.policies.decoding import Row, RowCall, prime, run_rows
 from regionreasoner.policies.families import family_for, resolve_frame, resolve_prompt_template
@@ -144,7 +144,7 @@ class TransformersPolicy(Policy):
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self._grammars: GrammarCache | None = None
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
-        self._prepared_images: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._images = PreparedImages(self.prepare_image)
         self._max_sessions = sessions
         self._lock = threading.Lock()
         self.untrained = bool(path and (path / "regionreasoner_tiny.json").is_file())
@@ -172,15 +172,7 @@ class TransformersPolicy(Policy):
         return str(self.tokenizer.decode(ids, skip_special_tokens=False))
 
     def _prepared(self, request: PolicyRequest) -> tuple[LoadedImage, ...]:
-        out = []
-        for image in request.images:
-            if image.hash not in self._prepared_images:
-                self._prepared_images[image.hash] = self.prepare_image(image)
-                while len(self._prepared_images) > 16:
-                    self._prepared_images.popitem(last=False)
-            self._prepared_images.move_to_end(image.hash)
-            out.append(self._prepared_images[image.hash])
-        return tuple(out)
+        return tuple(self._images.get(i) for i in request.images)
 
     def _encode(self, request: PolicyRequest) -> EncodedPrompt:
         return self.encoder.encode(request.messages, self._prepared(request))

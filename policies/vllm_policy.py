@@ -30,7 +30,7 @@ from typing import Any, Literal
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.images import LoadedImage
-from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest
+from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest, PreparedImages
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
 from regionreasoner.policies.families import family_for, processor_settings, resolve_frame, resolve_prompt_template
@@ -130,19 +130,12 @@ class VLLMPolicy(Policy):
         self._eos = _end_tokens(config, self.tokenizer, str(model))
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._max_sessions = sessions
-        self._prepared: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._images = PreparedImages(self.prepare_image)
         self._lock = threading.Lock()
 
     # -- prompts and sessions -----------------------------------------------------------------------------------
-    def _images(self, request: PolicyRequest) -> list[LoadedImage]:
-        out = []
-        for image in request.images:
-            if image.hash not in self._prepared:
-                self._prepared[image.hash] = self.prepare_image(image)
-                while len(self._prepared) > 16:
-                    self._prepared.popitem(last=False)
-            out.append(self._prepared[image.hash])
-        return out
+    def _prepared(self, request: PolicyRequest) -> list[LoadedImage]:
+        return [self._images.get(i) for i in request.images]
 
     def _session(self, request: PolicyRequest, images: list[LoadedImage]) -> tuple[str, _Session]:
         text = self.tokenizer.apply_chat_template(
@@ -238,7 +231,7 @@ class VLLMPolicy(Policy):
             for request in requests:
                 if (request.json_schema is not None or request.grammar is not None) and request.assistant_prefix:
                     raise ConfigError("a json_schema or grammar request cannot continue an assistant prefix in vLLM")
-                images = self._images(request)
+                images = self._prepared(request)
                 key, session = self._session(request, images)
                 driver = RowDriver(
                     request=request, machine=session.machine, prefix_ids=tuple(session.prompt_ids + session.ids)
