@@ -15,7 +15,7 @@ Each ``ask`` runs the turn graph once on the dialogue's thread; checkpoints go t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from PIL import Image
 
 from regionreasoner.agent.checkpoint import make_checkpointer
-from regionreasoner.agent.context import AppContext, load_policy
+from regionreasoner.agent.context import AppContext, Context, load_policy
 from regionreasoner.agent.graph import builder
 from regionreasoner.agent.render import render_regions
 from regionreasoner.agent.state import InputState
@@ -62,19 +62,23 @@ class RegionAgent:
         *,
         memory: RegionMemory | str | None = None,
         segmenter: Segmenter | None = None,
-        detector: Any | None = None,
-        generator: Any | None = None,
         tools: list[Tool] | None = None,
         checkpoints: str | Path | Any | None = None,
         tracer_provider: Any | None = None,
         durability: Literal["sync", "async", "exit"] = "exit",
         **context: Any,
     ) -> None:
+        settable = {f.name for f in fields(Context)}
+        unknown = sorted(set(context) - settable)
+        if unknown:
+            raise ConfigError(
+                f"RegionAgent got unknown keyword arguments {unknown}",
+                hint=f"it takes memory, segmenter, tools, checkpoints, tracer_provider, durability and the Context "
+                f"fields {sorted(settable)}",
+            )
         self.policy = policy
         self.memory = memory if isinstance(memory, RegionMemory) else RegionMemory(memory)
         self.segmenter = segmenter
-        self.detector = detector
-        self.generator = generator
         self.checkpointer = make_checkpointer(self.memory, checkpoints)
         self.durability = durability
         self.graph = builder.compile(checkpointer=self.checkpointer, name="regionreasoner")
@@ -102,7 +106,10 @@ class RegionAgent:
         dtype: str | None = None,
         **kwargs: Any,
     ) -> RegionAgent:
-        """Load a checkpoint (folder or hub id; ``"tiny"``: the untrained tiny model) with TransformersPolicy."""
+        """Load a checkpoint (folder or hub id; ``"tiny"``: the untrained tiny model) with TransformersPolicy.
+
+        Untrained weights (``"tiny"``) are loaded with a logged warning that says how to point at real ones.
+        """
         policy = load_policy(str(model), frame=frame, prompt_template=prompt_template, device=device, dtype=dtype)
         return cls(policy, **kwargs)
 

@@ -1,6 +1,7 @@
 """Checkpointers for the turn graph: SQLite beside the region memory by default, Postgres by URL.
 
-The state holds pydantic types of :mod:`regionreasoner.core.types` (turns, problems, regions); the serializer
+The state holds the turn in progress (:class:`~regionreasoner.agent.state.TurnWork`, with its typed references) and
+pydantic types of :mod:`regionreasoner.core.types` (turns, problems, regions); the serializer
 allows exactly those classes to be restored from a checkpoint, and nothing else beyond LangGraph's safe set.
 """
 
@@ -31,6 +32,8 @@ STATE_TYPES: tuple[tuple[str, str], ...] = (
             "Usage",
         )
     ),
+    ("regionreasoner.agent.state", "TurnWork"),
+    ("regionreasoner.core.citations", "Reference"),
     ("regionreasoner.core.geometry", "Box"),
     ("regionreasoner.core.geometry", "Point"),
     ("regionreasoner.core.masks", "Rle"),

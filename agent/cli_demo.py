@@ -52,7 +52,8 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
             "       Set REGIONREASONER_MODEL=/path/to/RegionReasoner-7B (or --model) to run real weights."
         )
     t0 = time.perf_counter()
-    policy = load_policy(model, frame="fixed:840x840" if tiny else None, device=device)
+    # The demo says in its own words that the tiny model is untrained (above), so no logged warning as well.
+    policy = load_policy(model, frame="fixed:840x840" if tiny else None, device=device, warn_untrained=False)
     print(f"model: {policy.name} (frame {policy.frame.spec}) loaded in {time.perf_counter() - t0:.1f} s")
     provider = configure_tracing(jsonl_path=out / "trace.jsonl")
     extra: dict[str, Any] = {"char_limits": TINY_LIMITS, "max_objects": 2, **TINY_SAMPLING} if tiny else {}

@@ -8,12 +8,16 @@ through :func:`resources`; apps running in-process pass an :class:`AppContext`, 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cachetools import LRUCache
+
+from regionreasoner.core.answer_map import ANSWER_PROTOCOLS, AnswerProtocol
 from regionreasoner.core.errors import ConfigError
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.types import ImageInfo
@@ -26,10 +30,24 @@ if TYPE_CHECKING:
     from regionreasoner.policies.base import Policy
     from regionreasoner.tools.base import Segmenter, Tool
 
-__all__ = ["AppContext", "Context", "Resources", "resources"]
+__all__ = [
+    "MODEL_ENV",
+    "TINY_MODEL",
+    "AppContext",
+    "Context",
+    "Resources",
+    "load_policy",
+    "resources",
+    "untrained_warning",
+]
+
+logger = logging.getLogger(__name__)
 
 TINY_MODEL = "tiny"
 """``model`` value that selects the tiny random Qwen2.5-VL checkpoint built offline (untrained)."""
+
+MODEL_ENV = "REGIONREASONER_MODEL"
+"""Environment variable naming the checkpoint a served graph (and the CLI) loads by default."""
 
 
 @dataclass(kw_only=True)
@@ -37,7 +55,7 @@ class Context:
     """How a turn runs: which policy and memory, decoding limits, tools, tracing."""
 
     model: str = field(
-        default_factory=lambda: os.environ.get("REGIONREASONER_MODEL", TINY_MODEL),
+        default_factory=lambda: os.environ.get(MODEL_ENV, TINY_MODEL),
         metadata={"description": "checkpoint folder or hub id; 'tiny' builds an untrained tiny Qwen2.5-VL"},
     )
     memory_url: str | None = field(
@@ -51,6 +69,13 @@ class Context:
     temperature: float = field(default=0.0, metadata={"description": "0 is greedy decoding"})
     seed: int | None = field(default=None, metadata={"description": "sampling seed"})
     max_objects: int = field(default=8, metadata={"description": "most answer objects a turn may return"})
+    answer_protocol: AnswerProtocol = field(
+        default="regionreasoner",
+        metadata={
+            "description": "answer -> regions: 'regionreasoner' (exact pixels, slightly out-of-frame clipped) or "
+            "'official' (the released eval: int(v * W/840 + 0.5), out-of-frame kept; docs/evaluation.md)"
+        },
+    )
     char_limits: dict[str, int] = field(
         default_factory=lambda: dict(SECTION_CHAR_LIMITS),
         metadata={"description": "longest free text per section, in characters (constrained decoding)"},
@@ -65,6 +90,10 @@ class Context:
             raise ConfigError(f"temperature={self.temperature}: set it >= 0 (0 is greedy)")
         if self.max_objects < 1:
             raise ConfigError(f"max_objects={self.max_objects}: set it >= 1")
+        if self.answer_protocol not in ANSWER_PROTOCOLS:
+            raise ConfigError(
+                f"answer_protocol={self.answer_protocol!r}: use one of {', '.join(map(repr, ANSWER_PROTOCOLS))}"
+            )
         if self.max_tool_iterations < 0:
             raise ConfigError(f"max_tool_iterations={self.max_tool_iterations}: set it >= 0")
         for tag, limit in self.char_limits.items():
@@ -111,8 +140,10 @@ class Resources:
         self._lock = threading.Lock()
         self._policies: dict[tuple[str, str | None, str | None], Policy] = {}
         self._memories: dict[str | None, RegionMemory] = {}
-        self._images: OrderedDict[str, LoadedImage] = OrderedDict()
-        self._infos: dict[str, ImageInfo] = {}
+        # Stored images are immutable, so both caches are keyed by content hash and never go stale; sizes bound the
+        # memory (a decoded image is a few MB, an ImageInfo a few hundred bytes).
+        self._images: LRUCache[str, LoadedImage] = LRUCache(maxsize=8)
+        self._infos: LRUCache[str, ImageInfo] = LRUCache(maxsize=4096)
 
     def policy(self, ctx: Context) -> Policy:
         """``ctx.policy``, or the policy of ``ctx.model`` (loaded on first use)."""
@@ -137,37 +168,56 @@ class Resources:
 
     def image_info(self, memory: RegionMemory, image_hash: str) -> ImageInfo:
         """A stored image's size and parent (immutable once stored, so cached by hash)."""
-        info = self._infos.get(image_hash)
+        with self._lock:
+            info = self._infos.get(image_hash)
         if info is None:
             info = memory.image_info(image_hash)
             with self._lock:
-                if len(self._infos) > 4096:
-                    self._infos.clear()
                 self._infos[image_hash] = info
         return info
 
     def image(self, memory: RegionMemory, image_hash: str) -> LoadedImage:
         """A stored image by hash, kept in a small LRU cache (each node of a turn needs it)."""
         with self._lock:
-            if image_hash in self._images:
-                self._images.move_to_end(image_hash)
-                return self._images[image_hash]
-        loaded = memory.load_image(image_hash)
-        with self._lock:
-            self._images[image_hash] = loaded
-            while len(self._images) > 8:
-                self._images.popitem(last=False)
+            loaded = self._images.get(image_hash)
+        if loaded is None:
+            loaded = memory.load_image(image_hash)
+            with self._lock:
+                self._images[image_hash] = loaded
         return loaded
 
 
-def load_policy(model: str, **kwargs: Any) -> Policy:
-    """A :class:`~regionreasoner.policies.transformers_policy.TransformersPolicy` for ``model`` ('tiny' allowed)."""
+def untrained_warning(model: str) -> str:
+    """The warning logged when ``model`` (a name or folder) has random, untrained weights."""
+    return (
+        f"model {model!r} is the tiny RANDOM, UNTRAINED Qwen2.5-VL: its words are noise and its boxes guesses. "
+        f"Point at real weights with {MODEL_ENV}=/path/to/RegionReasoner-7B (served graph, CLI), --model (CLI) "
+        "or RegionAgent.from_pretrained('/path/or/hub-id')"
+    )
+
+
+def is_untrained(model: str) -> bool:
+    """True for ``"tiny"`` and for checkpoint folders marked as untrained (without building or loading anything)."""
+    from regionreasoner.policies.tiny import is_untrained_checkpoint
+
+    return model == TINY_MODEL or is_untrained_checkpoint(Path(model))
+
+
+def load_policy(model: str, *, warn_untrained: bool = True, **kwargs: Any) -> Policy:
+    """A :class:`~regionreasoner.policies.transformers_policy.TransformersPolicy` for ``model`` ('tiny' allowed).
+
+    Loading untrained weights logs :func:`untrained_warning` unless ``warn_untrained`` is False (the demo says so
+    in its own words).  Keyword arguments that are None are left to the policy's defaults.
+    """
     from regionreasoner.policies.tiny import tiny_model_path
     from regionreasoner.policies.transformers_policy import TransformersPolicy
 
     path = tiny_model_path("qwen2.5-vl") if model == TINY_MODEL else model
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return TransformersPolicy(path, **kwargs)
+    policy = TransformersPolicy(path, **kwargs)
+    if warn_untrained and policy.untrained:
+        logger.warning(untrained_warning(model))
+    return policy
 
 
 _RESOURCES = Resources()

@@ -7,46 +7,49 @@ compiled without a checkpointer for ``langgraph dev`` / LangGraph Server, which 
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+import os
+from typing import Literal, get_args
 
 from langgraph.graph import END, START, StateGraph
 
-from regionreasoner.agent.context import Context
+from regionreasoner.agent.context import MODEL_ENV, TINY_MODEL, Context, is_untrained, untrained_warning
 from regionreasoner.agent.nodes import answer, ground, remember, resolve, section_node, tools
-from regionreasoner.agent.state import InputState, OutputState, State
+from regionreasoner.agent.state import InputState, OutputState, SectionTag, State
 
-__all__ = ["build_graph", "builder", "graph"]
+__all__ = ["build_graph", "builder", "graph", "warn_if_served_untrained"]
 
-Section = Literal["scene", "focus", "think", "answer"]
+logger = logging.getLogger(__name__)
+
+_ORDER: tuple[SectionTag, ...] = get_args(SectionTag)
 
 
-def _next(state: State, after: str | None) -> Section:
-    order: list[Section] = ["scene", "focus", "think", "answer"]
-    start = 0 if after is None else order.index(after) + 1  # type: ignore[arg-type]
-    for tag in order[start:]:
-        if tag in state.sections:
+def _next(state: State, after: SectionTag | None) -> SectionTag:
+    start = 0 if after is None else _ORDER.index(after) + 1
+    for tag in _ORDER[start:]:
+        if tag in state.work.sections:
             return tag
     return "answer"
 
 
-def route_first(state: State) -> Section:
+def route_first(state: State) -> SectionTag:
     """The first section this turn writes (scene, unless the prompt template has none)."""
     return _next(state, None)
 
 
-def route_after_scene(state: State) -> Section:
+def route_after_scene(state: State) -> SectionTag:
     """Route to focus when the question cites a region, else to think."""
     return _next(state, "scene")
 
 
-def route_after_focus(state: State) -> Section:
+def route_after_focus(state: State) -> SectionTag:
     """think, unless the template has none."""
     return _next(state, "focus")
 
 
 def route_after_think(state: State) -> Literal["tools", "answer"]:
     """Route to tools when the think piece ended with a tool call, else to answer."""
-    return "tools" if state.text.rstrip().endswith("</tool_call>") else "answer"
+    return "tools" if state.work.text.rstrip().endswith("</tool_call>") else "answer"
 
 
 def build_graph() -> StateGraph[State, Context, InputState, OutputState]:
@@ -75,3 +78,22 @@ def build_graph() -> StateGraph[State, Context, InputState, OutputState]:
 
 builder = build_graph()
 graph = builder.compile(name="regionreasoner")
+
+
+def warn_if_served_untrained() -> bool:
+    """Log :func:`~regionreasoner.agent.context.untrained_warning` when a served graph's default model is untrained.
+
+    A served graph loads ``$REGIONREASONER_MODEL``, or the tiny untrained model when it is unset; saying so at
+    start-up keeps a server from answering with noise silently.  Returns True when it warned.
+    """
+    model = os.environ.get(MODEL_ENV, TINY_MODEL)
+    if not is_untrained(model):
+        return False
+    logger.warning("%s (%s is %s)", untrained_warning(model), MODEL_ENV, "unset" if model == TINY_MODEL else "set")
+    return True
+
+
+if __name__ != "regionreasoner.agent.graph":
+    # Loaded from its file (langgraph.json: ./agent/graph.py:graph) by `langgraph dev` or LangGraph Server, not
+    # imported by an app: this is a served graph's start-up.
+    warn_if_served_untrained()

@@ -4,6 +4,9 @@ Each section node continues the one assistant message of the turn with its piece
 ``answer`` writes the answer, parses the whole message and maps boxes to original pixels; ``ground`` adds masks;
 ``remember`` stores the turn in one transaction.  A piece that breaks (token budget spent, model ended early)
 leaves the rest of the turn to the parser: the turn is recorded as failed with its problems, and the dialogue goes on.
+
+Every node returns a :class:`~regionreasoner.agent.state.TurnUpdate`; the turn in progress is the immutable
+:class:`~regionreasoner.agent.state.TurnWork`, updated with ``dataclasses.replace``.
 """
 
 from __future__ import annotations
@@ -11,19 +14,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from regionreasoner.agent.context import Context, live, resources
 from regionreasoner.agent.resolve import resolve_turn
-from regionreasoner.agent.state import State
+from regionreasoner.agent.state import SectionTag, State, TurnUpdate, TurnWork
 from regionreasoner.agent.tracing import TurnTracing, span_attributes
-from regionreasoner.core.citations import check_citations
+from regionreasoner.core.citations import match_references
 from regionreasoner.core.errors import ToolError
+from regionreasoner.core.frames import Frame
 from regionreasoner.core.geometry import Box, Point
-from regionreasoner.core.protocol import parse_action
+from regionreasoner.core.protocol import AnswerObject, parse_action
 from regionreasoner.core.types import (
     Citation,
     Problem,
@@ -39,7 +44,8 @@ from regionreasoner.tools.base import Tool
 
 __all__ = ["answer", "ground", "remember", "resolve", "section_node", "tools"]
 
-_BROKEN = ("length", "eos")
+Node = Callable[[State, Runtime[Context]], TurnUpdate]
+"""A node of the turn graph."""
 
 
 def _context(runtime: Runtime[Context]) -> Context:
@@ -60,42 +66,42 @@ def _system(policy: Policy) -> str:
     return type(policy).__name__.removesuffix("Policy").lower() or "policy"
 
 
-def resolve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Open the turn span and prepare the turn (see :func:`~regionreasoner.agent.resolve.resolve_turn`)."""
+def resolve(state: State, runtime: Runtime[Context]) -> TurnUpdate:
+    """Make the turn key, open the turn span, prepare the turn (:func:`regionreasoner.agent.resolve.resolve_turn`)."""
     ctx = _context(runtime)
     tr = _tracing(ctx)
-    key = state.key or uuid.uuid4().hex
+    key = state.key or uuid.uuid4().hex  # the one place a turn key is made
     tr.start_turn(key, {"regionreasoner.question": state.question if ctx.capture_sections else ""})
     with tr.node(key, "resolve") as span:
-        update = resolve_turn(state, ctx)
-        update["turn_key"] = key
+        update = resolve_turn(state, ctx, key)
+        work = update["work"]
         span.set_attributes(
             span_attributes(
                 {
                     "regionreasoner.dialogue.id": update["dialogue_id"],
-                    "regionreasoner.frame": update["frame"],
-                    "regionreasoner.references": update["referenced"],
+                    "regionreasoner.frame": work.frame,
+                    "regionreasoner.references": work.referenced,
                 }
             )
         )
     turn_span = tr.turn_span(key)
     if turn_span is not None:
         turn_span.set_attributes(
-            {"regionreasoner.dialogue.id": update["dialogue_id"], "regionreasoner.frame": update["frame"]}
+            {"regionreasoner.dialogue.id": update["dialogue_id"], "regionreasoner.frame": work.frame}
         )
     return update
 
 
-def _generate(state: State, ctx: Context, tr: TurnTracing, tag: str, stop: tuple[str, ...]) -> tuple[Completion, str]:
+def _generate(work: TurnWork, ctx: Context, tr: TurnTracing, tag: SectionTag, stop: tuple[str, ...]) -> Completion:
     res = resources()
     policy, memory = res.policy(ctx), res.memory(ctx)
-    image = res.image(memory, state.image_hash)
+    image = res.image(memory, work.image_hash)
     request = PolicyRequest(
-        messages=(Message("user", (ImageSlot(0), state.prompt)),),
+        messages=(Message("user", (ImageSlot(0), work.prompt)),),
         images=(image,),
-        assistant_prefix=state.text,
+        assistant_prefix=work.text,
         stop=stop,
-        constraint=ctx.constraint(tuple(state.sections), (state.bounds[0], state.bounds[1])),
+        constraint=ctx.constraint(work.sections, work.bounds),
         sampling=ctx.sampling(),
     )
     writer = get_stream_writer()
@@ -113,63 +119,62 @@ def _generate(state: State, ctx: Context, tr: TurnTracing, tag: str, stop: tuple
             }
         )
         tr.section_event(span, tag, completion.text)
-    return completion, policy.name
+    return completion
 
 
-def _after_piece(state: State, ctx: Context, tag: str, completion: Completion) -> dict[str, Any]:
-    problems = list(state.problems)
+def _after_piece(work: TurnWork, ctx: Context, tag: SectionTag, completion: Completion) -> TurnWork:
+    """``work`` with the piece appended, its usage added, and a truncation recorded."""
+    problems = work.problems
     if completion.finish_reason == "length":
-        problems.append(
+        problems += (
             Problem(
                 kind=ProblemKind.TRUNCATED,
                 severity=Severity.ERROR,
                 message=f"<{tag}> did not finish within max_new_tokens={ctx.max_new_tokens}",
                 section=tag,
-            )
+            ),
         )
-    usage = state.usage + Usage(
+    usage = work.usage + Usage(
         prompt_tokens=completion.prompt_tokens,
         cached_tokens=completion.cached_tokens,
         generated_tokens=completion.generated_tokens,
         model_calls=1,
         latency_ms=completion.timings.total_ms,
     )
-    return {
-        "text": state.text + completion.text,
-        "finish": completion.finish_reason,
-        "problems": problems,
-        "usage": usage,
-    }
+    return replace(
+        work, text=work.text + completion.text, finish=completion.finish_reason, problems=problems, usage=usage
+    )
 
 
-def section_node(tag: str) -> Any:
+def section_node(tag: SectionTag) -> Node:
     """The node that writes free-text section ``tag`` (scene, focus or think)."""
 
-    def node(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    def node(state: State, runtime: Runtime[Context]) -> TurnUpdate:
         ctx = _context(runtime)
         tr = _tracing(ctx)
-        with tr.node(state.turn_key, tag):
-            if state.finish in _BROKEN or tag not in state.sections:
+        work = state.work
+        with tr.node(work.key, tag):
+            if work.broken or tag not in work.sections:
                 return {}
             stop: tuple[str, ...] = (f"</{tag}>",)
-            if tag == "think" and _tools(ctx) and state.tool_calls < ctx.max_tool_iterations:
+            if tag == "think" and _tools(ctx) and work.tool_calls < ctx.max_tool_iterations:
                 stop += ("</tool_call>",)
-            completion, _ = _generate(state, ctx, tr, tag, stop)
-            return _after_piece(state, ctx, tag, completion)
+            return {"work": _after_piece(work, ctx, tag, _generate(work, ctx, tr, tag, stop))}
 
     node.__name__ = tag
     node.__doc__ = f"Write the <{tag}> section (continuing the turn's assistant message)."
     return node
 
 
-def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+def tools(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     """Run the tool call that ended the last think piece and append its response to the assistant message."""
     ctx = _context(runtime)
     tr = _tracing(ctx)
-    with tr.node(state.turn_key, "tools"):
-        start, end = state.text.rfind("<tool_call>"), state.text.rfind("</tool_call>")
-        problems = list(state.problems)
-        raw = state.text[start + len("<tool_call>") : end].strip() if 0 <= start < end else ""
+    work = state.work
+    with tr.node(work.key, "tools"):
+        start, end = work.text.rfind("<tool_call>"), work.text.rfind("</tool_call>")
+        problems = work.problems
+        raw = work.text[start + len("<tool_call>") : end].strip() if 0 <= start < end else ""
         with tr.tool_call("unknown", raw) as span:
             try:
                 call = json.loads(raw)
@@ -181,22 +186,22 @@ def tools(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 if call["name"] not in by_name:
                     raise ToolError(f"no tool named {call['name']!r}", hint=f"tools: {sorted(by_name)}")
                 res = resources()
-                image = res.image(res.memory(ctx), state.image_hash)
+                image = res.image(res.memory(ctx), work.image_hash)
                 observation = by_name[call["name"]](image, call.get("arguments") or {}).text
             except (json.JSONDecodeError, ToolError) as exc:
                 observation = f"error: {exc}"
-                problems.append(Problem(kind=ProblemKind.TOOL_ERROR, severity=Severity.WARNING, message=str(exc)))
+                problems += (Problem(kind=ProblemKind.TOOL_ERROR, severity=Severity.WARNING, message=str(exc)),)
                 span.set_attribute("regionreasoner.tool.error", str(exc))
-        text = state.text + f"\n<tool_response>{observation}</tool_response>\n"
-        return {"text": text, "tool_calls": state.tool_calls + 1, "problems": problems, "finish": "stop"}
+        text = work.text + f"\n<tool_response>{observation}</tool_response>\n"
+        return {"work": replace(work, text=text, tool_calls=work.tool_calls + 1, problems=problems, finish="stop")}
 
 
-def _region_drafts(objects: list[Any], size: tuple[int, int], policy: Policy) -> list[RegionDraft]:
+def _region_drafts(objects: Sequence[AnswerObject], size: tuple[int, int], frame: Frame) -> list[RegionDraft]:
     w, h = size
     drafts = []
     for obj in objects:
-        box = policy.frame.box_from_model(obj.box, size).clip(w, h)
-        point = policy.frame.point_from_model(obj.point, size) if obj.point is not None else None
+        box = frame.box_from_model(obj.box, size).clip(w, h)
+        point = frame.point_from_model(obj.point, size) if obj.point is not None else None
         if point is not None:
             point = Point(min(max(point.x, 0.0), w), min(max(point.y, 0.0), h))
         drafts.append(RegionDraft(box=box, point=point, label=obj.label))
@@ -207,114 +212,121 @@ def _think_warning(kind: ProblemKind, what: str) -> Problem:
     return Problem(kind=kind, severity=Severity.WARNING, message=f"<think> {what}", section="think")
 
 
-def answer(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+def _citations(
+    work: TurnWork, cited: Sequence[tuple[float, float, float, float]], frame: Frame, size: tuple[int, int]
+) -> tuple[list[Citation], list[Problem]]:
+    """The cited boxes checked against the turn's references, and the warnings they raise."""
+    matches, missing = match_references(cited, work.references)
+    citations: list[Citation] = []
+    problems: list[Problem] = []
+    for m in matches:
+        box = frame.box_from_model(m.model_box, size).clip(*size)
+        if not box.is_valid():
+            continue
+        ref = m.reference
+        citations.append(
+            Citation(model_box=m.model_box, box=box, region=ref.region if ref else None, verified=m.verified)
+        )
+        if not m.verified:
+            cited_box = [int(v) for v in m.model_box]
+            problems.append(
+                _think_warning(
+                    ProblemKind.HALLUCINATED_CITATION, f"cites bbox={cited_box}, which the question does not"
+                )
+            )
+    if work.references and missing and not any(m.verified for m in matches):
+        names = ", ".join(r.label for r in missing)
+        problems.append(_think_warning(ProblemKind.MISSING_CITATION, f"does not cite the referenced box of {names}"))
+    return citations, problems
+
+
+def answer(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     """Write <answer>, parse the whole message, map boxes to original pixels and check citations."""
     ctx = _context(runtime)
     tr = _tracing(ctx)
-    with tr.node(state.turn_key, "answer") as span:
-        update: dict[str, Any] = {}
-        if state.finish not in _BROKEN:
-            completion, _ = _generate(state, ctx, tr, "answer", ("</answer>",))
-            update = _after_piece(state, ctx, "answer", completion)
-        text = update.get("text", state.text)
-        problems: list[Problem] = list(update.get("problems", state.problems))
+    work = state.work
+    with tr.node(work.key, "answer") as span:
+        if not work.broken:
+            work = _after_piece(work, ctx, "answer", _generate(work, ctx, tr, "answer", ("</answer>",)))
         res = resources()
         policy, memory = res.policy(ctx), res.memory(ctx)
-        info = res.image_info(memory, state.image_hash)
+        info = res.image_info(memory, work.image_hash)
         size = (info.width, info.height)
         parsed = parse_action(
-            text,
-            bounds=(state.bounds[0], state.bounds[1]),
-            expect_focus=bool(state.references),
-            required=tuple(s for s in state.sections if s != "focus"),
+            work.text,
+            bounds=work.bounds,
+            expect_focus=bool(work.references),
+            required=tuple(s for s in work.sections if s != "focus"),
             max_objects=ctx.max_objects,
         )
-        problems.extend(parsed.problems)
-        checks, missing = check_citations(parsed.citations, state.references)
-        citations = []
-        for c in checks:
-            box = policy.frame.box_from_model(c.model_box, size).clip(*size)
-            if not box.is_valid():
-                continue
-            region = c.region if c.region and c.region.startswith("R") else None
-            citations.append(Citation(model_box=c.model_box, box=box, region=region, verified=c.verified))
-            if not c.verified:
-                cited = [int(v) for v in c.model_box]
-                problems.append(
-                    _think_warning(
-                        ProblemKind.HALLUCINATED_CITATION, f"cites bbox={cited}, which the question does not"
-                    )
-                )
-        if state.references and missing and not any(c.verified for c in checks):
-            problems.append(
-                _think_warning(
-                    ProblemKind.MISSING_CITATION, f"does not cite the referenced box of {', '.join(missing)}"
-                )
-            )
+        citations, cite_problems = _citations(work, parsed.citations, policy.frame, size)
+        problems = (*work.problems, *parsed.problems, *cite_problems)
         ok = parsed.ok and not any(p.severity is Severity.ERROR for p in problems)
-        regions = _region_drafts(parsed.objects, size, policy) if ok else []
-        span.set_attributes(
-            {"regionreasoner.turn.status": "ok" if ok else "failed", "regionreasoner.region.count": len(regions)}
+        regions = _region_drafts(parsed.objects, size, policy.frame) if ok else []
+        status = TurnStatus.OK if ok else TurnStatus.FAILED
+        span.set_attributes({"regionreasoner.turn.status": status.value, "regionreasoner.region.count": len(regions)})
+        work = replace(
+            work,
+            problems=problems,
+            regions=tuple(regions),
+            citations=tuple(citations),
+            parsed=parsed.sections,
+            status=status,
         )
-        return {
-            **update,
-            "text": text,
-            "problems": problems,
-            "regions": regions,
-            "citations": citations,
-            "parsed_sections": parsed.sections,
-            "status": TurnStatus.OK.value if ok else TurnStatus.FAILED.value,
-        }
+        return {"work": work}
 
 
-def ground(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+def ground(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     """Add masks to the answer's regions when a segmenter is configured (box + point prompts)."""
     ctx = _context(runtime)
     tr = _tracing(ctx)
-    with tr.node(state.turn_key, "ground"):
+    work = state.work
+    with tr.node(work.key, "ground"):
         app = live(ctx)
         segmenter = app.segmenter if app else None
-        if segmenter is None or not state.regions:
+        if segmenter is None or not work.regions:
             return {}
         res = resources()
-        image = res.image(res.memory(ctx), state.image_hash)
-        boxes: list[Box] = [r.box for r in state.regions]
-        points: list[Point | None] = [r.point for r in state.regions]
+        image = res.image(res.memory(ctx), work.image_hash)
+        boxes: list[Box] = [r.box for r in work.regions]
+        points: list[Point | None] = [r.point for r in work.regions]
         with tr.tool_call(type(segmenter).__name__, json.dumps([list(b) for b in boxes])):
             masks = segmenter.segment(image, boxes, points)
-        return {"regions": [r.model_copy(update={"mask": m}) for r, m in zip(state.regions, masks, strict=True)]}
+        regions = tuple(r.model_copy(update={"mask": m}) for r, m in zip(work.regions, masks, strict=True))
+        return {"work": replace(work, regions=regions)}
 
 
-def remember(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+def remember(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     """Store the turn (regions named R(n+1).., citations) in one transaction; idempotent per turn key."""
     ctx = _context(runtime)
     tr = _tracing(ctx)
+    work = state.work
     t0 = time.perf_counter()
-    with tr.node(state.turn_key, "remember"):
+    with tr.node(work.key, "remember"):
         res = resources()
         memory, policy = res.memory(ctx), res.policy(ctx)
-        turn_span = tr.turn_span(state.turn_key)
+        turn_span = tr.turn_span(work.key)
         trace_id = f"{turn_span.get_span_context().trace_id:032x}" if turn_span is not None else None
         draft = TurnDraft(
             question=state.question,
-            rendered_question=state.rendered_question,
-            image=state.image_hash,
-            frame=state.frame,
-            sections=state.parsed_sections,
-            raw_text=state.text,
-            regions=state.regions,
-            referenced=state.referenced,
-            citations=state.citations,
-            status=TurnStatus(state.status),
-            problems=state.problems,
-            usage=state.usage,
+            rendered_question=work.rendered_question,
+            image=work.image_hash,
+            frame=work.frame,
+            sections=work.parsed,
+            raw_text=work.text,
+            regions=list(work.regions),
+            referenced=work.referenced,
+            citations=list(work.citations),
+            status=work.status,
+            problems=list(work.problems),
+            usage=work.usage,
             model=policy.name,
             trace_id=trace_id if trace_id and trace_id != "0" * 32 else None,
-            key=state.turn_key,
+            key=work.key,
         )
         turn = memory.append_turn(state.dialogue_id, draft)
     tr.end_turn(
-        state.turn_key,
+        work.key,
         span_attributes(
             {
                 "regionreasoner.dialogue.id": turn.dialogue_id,

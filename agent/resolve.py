@@ -7,15 +7,14 @@ that exist and, when a recent turn failed, which one and why, so nobody waits fo
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from langgraph.config import get_config
 
 from regionreasoner.agent.context import Context, resources
-from regionreasoner.agent.state import State
-from regionreasoner.core.citations import find_question_boxes, find_region_names, render_question
+from regionreasoner.agent.state import SectionTag, State, TurnUpdate, TurnWork
+from regionreasoner.core.citations import Reference, find_question_boxes, find_region_names, render_question
 from regionreasoner.core.errors import (
     ConfigError,
     DialogueNotFoundError,
@@ -25,7 +24,7 @@ from regionreasoner.core.errors import (
 )
 from regionreasoner.core.geometry import as_box
 from regionreasoner.core.prompts import get_prompt
-from regionreasoner.core.types import Sections, TurnStatus, Usage, is_image_hash
+from regionreasoner.core.types import TurnStatus, is_image_hash
 from regionreasoner.memory import RegionMemory
 
 __all__ = ["IMAGE_ROOT_ENV", "resolve_image", "resolve_turn"]
@@ -76,14 +75,12 @@ def _explain_missing(memory: RegionMemory, dialogue_id: str, exc: RegionNotFound
     )
 
 
-def resolve_turn(state: State, ctx: Context) -> dict[str, Any]:
-    """Prepare a turn: dialogue, image, cited regions rendered in the policy's frame, sections and prompt."""
-    question = state.question.strip() if isinstance(state.question, str) else ""
-    if not question:
-        raise InputError("the question is empty", hint="ask something, e.g. 'find the red car'")
-    res = resources()
-    memory, policy = res.memory(ctx), res.policy(ctx)
-    dialogue_id = _thread_id()
+def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str) -> str:
+    """The stored image hash this turn runs on; creates the dialogue on its first turn."""
+    if state.image is None and state.dialogue_id == dialogue_id and state.work.image_hash:
+        # The thread ran a turn before: its image is the dialogue's latest (image versions are made by turns of
+        # this same thread), so the memory need not be asked again.
+        return state.work.image_hash
     try:
         latest: str | None = memory.latest_image(dialogue_id)
     except DialogueNotFoundError:
@@ -96,20 +93,37 @@ def resolve_turn(state: State, ctx: Context) -> dict[str, Any]:
             )
         image_hash = resolve_image(state.image, memory)
         memory.create_dialogue(image_hash, id=dialogue_id)
-    else:
-        image_hash = resolve_image(state.image, memory) if state.image is not None else latest
+        return image_hash
+    return resolve_image(state.image, memory) if state.image is not None else latest
+
+
+def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
+    """Prepare turn ``key``: dialogue, image, cited regions rendered in the policy's frame, sections and prompt.
+
+    Returns a fresh :class:`~regionreasoner.agent.state.TurnWork` (nothing of the previous turn survives) and clears
+    the previous turn's output.
+    """
+    question = state.question.strip() if isinstance(state.question, str) else ""
+    if not question:
+        raise InputError("the question is empty", hint="ask something, e.g. 'find the red car'")
+    res = resources()
+    memory, policy = res.memory(ctx), res.policy(ctx)
+    dialogue_id = _thread_id()
+    image_hash = _image_of_turn(state, memory, dialogue_id)
     info = res.image_info(memory, image_hash)
     size = (info.width, info.height)
     frame = policy.frame
     names = find_region_names(question)
-    references: dict[str, list[int]] = {}
+    references: list[Reference] = []
+    by_name: dict[str, tuple[int, int, int, int]] = {}
     for name in names:
         try:
             region = memory.get_region(dialogue_id, name)
         except RegionNotFoundError as exc:
             raise _explain_missing(memory, dialogue_id, exc) from None
-        references[name] = list(frame.box_to_model(region.box, size))
-    inline: list[list[int]] = []
+        by_name[name] = frame.box_to_model(region.box, size)
+        references.append(Reference(region=name, box=by_name[name], frame=frame.spec))
+    inline: list[tuple[int, int, int, int]] = []
     for i, qb in enumerate(find_question_boxes(question)):
         box = as_box(qb.coords)
         if not box.within(info.width, info.height):
@@ -117,31 +131,19 @@ def resolve_turn(state: State, ctx: Context) -> dict[str, Any]:
                 f"bbox={list(qb.coords)} lies outside the image ({info.width}x{info.height} pixels)",
                 hint="inline boxes are xyxy in original-image pixels",
             )
-        inline.append(list(frame.box_to_model(box, size)))
-        references[f"inline:{i}"] = inline[-1]
-    rendered = render_question(question, {n: references[n] for n in names}, inline=inline)
+        inline.append(frame.box_to_model(box, size))
+        references.append(Reference(inline=i, box=inline[-1], frame=frame.spec))
+    rendered = render_question(question, by_name, inline=inline)
     template = get_prompt(policy.prompt_template)
-    sections = [s for s in template.sections if s != "focus" or references]
-    return {
-        "question": question,
-        "dialogue_id": dialogue_id,
-        "image_hash": image_hash,
-        "turn_key": state.key or uuid.uuid4().hex,
-        "rendered_question": rendered,
-        "referenced": names,
-        "references": references,
-        "sections": sections,
-        "frame": frame.spec,
-        "bounds": list(frame.model_size(size)),
-        "prompt": template.render(rendered),
-        "text": "",
-        "finish": "",
-        "tool_calls": 0,
-        "problems": [],
-        "usage": Usage(),
-        "regions": [],
-        "citations": [],
-        "parsed_sections": Sections(),
-        "status": "ok",
-        "turn": None,
-    }
+    sections = tuple(cast(SectionTag, s) for s in template.sections if s != "focus" or references)
+    work = TurnWork(
+        key=key,
+        image_hash=image_hash,
+        frame=frame.spec,
+        bounds=frame.model_size(size),
+        references=tuple(references),
+        sections=sections,
+        rendered_question=rendered,
+        prompt=template.render(rendered),
+    )
+    return {"question": question, "dialogue_id": dialogue_id, "work": work, "turn": None}

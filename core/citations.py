@@ -16,16 +16,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from regionreasoner.core.errors import GeometryError, InputError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.geometry import Box
 
 __all__ = [
     "CitationCheck",
     "QuestionBox",
+    "Reference",
+    "ReferenceMatch",
     "check_citations",
     "find_cited_boxes",
     "find_question_boxes",
     "find_region_names",
+    "match_references",
     "render_bbox",
     "render_question",
     "render_region",
@@ -143,7 +147,7 @@ def check_citations(
     regions that no citation matched.  Matching uses the integers the prompt showed, as the RegionReasoner
     R_ref reward does, so an off-by-one citation is a hallucination.
     """
-    rendered = {name: tuple(float(math.floor(v + 0.5)) for v in box) for name, box in references.items()}
+    rendered = {name: _as_rendered(box) for name, box in references.items()}
     checks: list[CitationCheck] = []
     matched: set[str] = set()
     for box in cited:
@@ -154,3 +158,74 @@ def check_citations(
         checks.append(CitationCheck(model_box=(key[0], key[1], key[2], key[3]), region=region))
     missing = [name for name in references if name not in matched]
     return checks, missing
+
+
+def _as_rendered(box: Sequence[float]) -> tuple[float, ...]:
+    """The integers ``render_bbox`` shows for ``box``, as floats (the form cited boxes are compared in)."""
+    return tuple(float(math.floor(v + 0.5)) for v in box)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reference:
+    """A box the question cites: a stored region by name (``region="R2"``) or its ``inline``-th ``bbox=[...]``.
+
+    ``box`` is xyxy integers in the policy's frame (exactly what the prompt shows), ``frame`` that frame's spec.
+    Exactly one of ``region`` and ``inline`` (0-based) is set.
+    """
+
+    box: tuple[int, int, int, int]
+    frame: str
+    region: str | None = None
+    inline: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.region is None) == (self.inline is None):
+            raise InputError(
+                "a Reference names a stored region or an inline box, not both or neither",
+                hint="pass region='R2' or inline=0",
+            )
+        if len(self.box) != 4:
+            raise GeometryError(f"a Reference box has 4 coordinates, got {list(self.box)}", hint="xyxy integers")
+        box = tuple(int(v) for v in self.box)
+        object.__setattr__(self, "box", (box[0], box[1], box[2], box[3]))
+
+    @property
+    def label(self) -> str:
+        """``R2``, or ``inline box 1`` (1-based) for the first inline box."""
+        return self.region if self.region is not None else f"inline box {(self.inline or 0) + 1}"
+
+
+@dataclass(frozen=True)
+class ReferenceMatch:
+    """One box cited in ``<think>`` (policy frame) and the reference it equals, if any."""
+
+    model_box: Coords4
+    reference: Reference | None
+
+    @property
+    def verified(self) -> bool:
+        """True when the cited box equals a referenced box exactly."""
+        return self.reference is not None
+
+
+def match_references(
+    cited: Sequence[Coords4], references: Sequence[Reference]
+) -> tuple[list[ReferenceMatch], list[Reference]]:
+    """:func:`check_citations` over typed references: one match per cited box, and the references none matched.
+
+    The rule is the same exact-integer rule (the R_ref reward's): a cited box verifies a reference only when it
+    equals the integers the prompt showed.
+    """
+    matches: list[ReferenceMatch] = []
+    matched: set[int] = set()
+    for box in cited:
+        key = tuple(float(v) for v in box)
+        hit = next((i for i, ref in enumerate(references) if _as_rendered(ref.box) == key), None)
+        if hit is not None:
+            matched.add(hit)
+        matches.append(
+            ReferenceMatch(
+                model_box=(key[0], key[1], key[2], key[3]), reference=None if hit is None else references[hit]
+            )
+        )
+    return matches, [ref for i, ref in enumerate(references) if i not in matched]

@@ -32,10 +32,13 @@ class Segmenter(Protocol):
 
 @dataclass(frozen=True)
 class ToolResult:
-    """What a tool call returns to the policy: an observation text and, for editing tools, a new image."""
+    """What a tool call returns to the policy: the observation text appended to ``<think>``.
+
+    Tools that return images (zoom crops, edited image versions) come with the tools issue, together with the
+    node code that feeds such images back to the policy; until then a result is text only.
+    """
 
     text: str
-    image: LoadedImage | None = None
 
 
 class Tool(ABC):

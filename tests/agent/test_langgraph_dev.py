@@ -49,3 +49,6 @@ def test_two_turns_through_the_langgraph_api(tiny_qwen25: Path, scene, servers, 
         assert state["values"]["dialogue_id"] == thread["thread_id"]
     with RegionMemory(f"sqlite:///{tmp_path}/memory.db") as memory:
         assert [r.id for r in memory.regions(thread["thread_id"])] == ["R1", "R2"]
+    # The served model is the untrained tiny one: the server said so at start-up, with the fix.
+    log = (tmp_path / "langgraph.log").read_text()
+    assert "RANDOM, UNTRAINED" in log and "REGIONREASONER_MODEL=" in log
