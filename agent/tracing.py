@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,13 +139,25 @@ def configure_tracing(
 
 _OPEN_TURNS: dict[str, Span] = {}
 _OPEN_LOCK = threading.Lock()
+_TRACERS: weakref.WeakKeyDictionary[trace.TracerProvider, Tracer] = weakref.WeakKeyDictionary()
+
+
+def _tracer(provider: trace.TracerProvider) -> Tracer:
+    """The project's tracer of ``provider``, made once per provider.
+
+    Every node asks for it, and the SDK builds a new Tracer and instrumentation scope on each ``get_tracer`` call.
+    """
+    tracer = _TRACERS.get(provider)
+    if tracer is None:
+        tracer = _TRACERS.setdefault(provider, provider.get_tracer(INSTRUMENTATION))
+    return tracer
 
 
 class TurnTracing:
     """Span helpers bound to one tracer provider (None: the global provider)."""
 
     def __init__(self, provider: trace.TracerProvider | None, *, capture_sections: bool = True) -> None:
-        self.tracer: Tracer = (provider or trace.get_tracer_provider()).get_tracer(INSTRUMENTATION)
+        self.tracer: Tracer = _tracer(provider or trace.get_tracer_provider())
         self.capture_sections = capture_sections
 
     def start_turn(self, key: str, attributes: Mapping[str, AttrValue]) -> Span:

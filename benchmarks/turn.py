@@ -5,6 +5,11 @@
   interleaved; the ratio is of medians.  The pieces are checked to produce exactly the one-shot tokens.
 * ``p2_overhead_ms_p50``: wall time per turn of the whole graph with ScriptedPolicy (so the model costs nothing):
   LangGraph with SQLite checkpoints, parsing, the SQLite region memory, OpenTelemetry spans to a JSON-lines file.
+  ``p2_parts_ms_p50`` splits a turn, measured on a third agent interleaved with the first, into ``graph_dispatch``
+  (LangGraph's own work: wall time minus the node spans and the checkpoint write), ``checkpoint_write`` (the
+  checkpointer's put/put_writes), ``sql_transaction`` (the memory's append_turn), ``parse`` (parse_action) and
+  ``nodes_other`` (the rest of the nodes' bodies); ``tracing`` is the difference to an interleaved agent whose
+  tracer provider exports nothing.
 * ``p4_round7_vs_round1``: turn time of round 7 over round 1 of one dialogue (tiny model, every round citing the
   previous region, so all rounds have the same four sections); medians over several dialogues.
 
@@ -19,7 +24,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from transformers.utils import logging as hf_logging
 
@@ -90,7 +97,8 @@ def p1(policy: TransformersPolicy, reps: int) -> dict[str, float]:
     }
 
 
-def p2(turns: int) -> dict[str, float]:
+def _scripted_agent(d: Path, name: str, turns: int, provider: Any) -> tuple[RegionAgent, Any]:
+    """An agent on ScriptedPolicy (the model costs nothing) with its own memory, checkpoints and tracer provider."""
     frame = FixedResizeFrame(840, 840)
     image, objects = demo_scene()
     ball = next(o for o in objects if o.name == "red ball")
@@ -101,23 +109,107 @@ def p2(turns: int) -> dict[str, float]:
             AnswerObject(frame.box_to_model(ball.box, image.size), frame.point_to_model(ball.box.center, image.size))
         ],
     )
-    with tempfile.TemporaryDirectory() as d:
-        provider = configure_tracing(jsonl_path=Path(d) / "trace.jsonl")
-        agent = RegionAgent(
-            ScriptedPolicy([text] * (turns + 10)), memory=f"sqlite:///{d}/memory.db", tracer_provider=provider
-        )
-        dialogue = agent.dialogue(image)
-        times = []
-        for i in range(turns + 10):
+    (d / name).mkdir()
+    agent = RegionAgent(
+        ScriptedPolicy([text] * turns), memory=f"sqlite:///{d}/{name}/memory.db", tracer_provider=provider
+    )
+    return agent, agent.dialogue(image)
+
+
+class _Timer:
+    """Accumulates the wall time of wrapped callables, per part and per turn."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+
+    def wrap(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
-            dialogue.ask("Find the red ball.")
-            if i >= 10:  # first turns warm caches
-                times.append(ms(t0))
-        provider.shutdown()
-        agent.close()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.parts[part] = self.parts.get(part, 0.0) + ms(t0)
+
+        return timed
+
+    def take(self) -> dict[str, float]:
+        out, self.parts = self.parts, {}
+        return out
+
+
+def p2(turns: int) -> dict[str, Any]:
+    """Framework overhead per turn, and where it goes (see the module docstring)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import regionreasoner.agent.nodes as nodes
+
+    warm = 10
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        traced = configure_tracing(jsonl_path=d / "trace.jsonl")
+        full, full_dlg = _scripted_agent(d, "full", turns + warm, traced)
+        quiet, quiet_dlg = _scripted_agent(d, "untraced", turns + warm, TracerProvider())  # no span processor
+        # The instrumented agent: the same set-up, with timers around the parts and spans kept in memory.
+        spans = InMemorySpanExporter()
+        traced_mem = configure_tracing(jsonl_path=d / "trace-parts.jsonl")
+        traced_mem.add_span_processor(SimpleSpanProcessor(spans))
+        parts, parts_dlg = _scripted_agent(d, "parts", turns + warm, traced_mem)
+        timer = _Timer()
+        ck = parts.checkpointer
+        ck.put, ck.put_writes = timer.wrap("checkpoint_write", ck.put), timer.wrap("checkpoint_write", ck.put_writes)
+        parts.memory.append_turn = timer.wrap("sql_transaction", parts.memory.append_turn)  # type: ignore[method-assign]
+        parse = nodes.parse_action
+        nodes.parse_action = timer.wrap("parse", parse)  # type: ignore[assignment]
+        totals: dict[str, list[float]] = {"full": [], "untraced": [], "parts": []}
+        breakdown: list[dict[str, float]] = []
+        try:
+            for i in range(turns + warm):
+                for name, dialogue in (("full", full_dlg), ("untraced", quiet_dlg), ("parts", parts_dlg)):
+                    spans.clear()
+                    t0 = time.perf_counter()
+                    dialogue.ask("Find the red ball.")
+                    total = ms(t0)
+                    if i < warm:  # the first turns warm caches
+                        timer.take()
+                        continue
+                    totals[name].append(total)
+                    if name == "parts":
+                        measured = timer.take()
+                        node_ms = sum(
+                            (s.end_time - s.start_time) / 1e6
+                            for s in spans.get_finished_spans()
+                            if s.name.startswith("regionreasoner.node") and s.end_time and s.start_time
+                        )
+                        ckpt = measured.get("checkpoint_write", 0.0)
+                        breakdown.append(
+                            {
+                                "graph_dispatch": total - node_ms - ckpt,
+                                "checkpoint_write": ckpt,
+                                "sql_transaction": measured.get("sql_transaction", 0.0),
+                                "parse": measured.get("parse", 0.0),
+                                "nodes_other": node_ms
+                                - measured.get("sql_transaction", 0.0)
+                                - measured.get("parse", 0.0),
+                            }
+                        )
+        finally:
+            nodes.parse_action = parse
+        for agent, provider in ((full, traced), (quiet, None), (parts, traced_mem)):
+            if provider is not None:
+                provider.shutdown()
+            agent.close()
+    med = {k: statistics.median(v) for k, v in totals.items()}
+    part_ms = {k: round(statistics.median(b[k] for b in breakdown), 3) for k in breakdown[0]}
+    # Tracing runs partly in the batch processor's thread, so it is measured as the difference of two agents
+    # interleaved turn by turn: one exporting every span to JSON lines, one whose provider has no processor.
+    part_ms["tracing"] = round(med["full"] - med["untraced"], 3)
     return {
-        "p2_overhead_ms_p50": round(statistics.median(times), 2),
-        "p2_overhead_ms_p90": round(sorted(times)[int(0.9 * len(times))], 2),
+        "p2_overhead_ms_p50": round(med["full"], 2),
+        "p2_overhead_ms_p90": round(sorted(totals["full"])[int(0.9 * len(totals["full"]))], 2),
+        "p2_untraced_ms_p50": round(med["untraced"], 2),
+        "p2_parts_ms_p50": part_ms,
     }
 
 

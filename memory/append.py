@@ -50,6 +50,8 @@ TOLERANCE_PX = 1e-6
 _LOCK_DIALOGUE = select(DialogueRow.id).where(DialogueRow.id == bindparam("dialogue_id")).with_for_update()
 _LAST_INDEX = select(func.max(TurnRow.turn_index)).where(TurnRow.dialogue_id == bindparam("dialogue_id"))
 _LAST_NUMBER = select(func.max(RegionRow.number)).where(RegionRow.dialogue_id == bindparam("dialogue_id"))
+# Both maxima in one statement (one round trip on the hot path instead of two).
+_NEXT_IDS = select(_LAST_INDEX.scalar_subquery(), _LAST_NUMBER.scalar_subquery())
 _IMAGE_SIZE = select(ImageRow.width, ImageRow.height).where(ImageRow.hash == bindparam("image_hash"))
 _REFERENCED = select(RegionRow.number, RegionRow.id).where(
     RegionRow.dialogue_id == bindparam("dialogue_id"), RegionRow.number.in_(bindparam("numbers", expanding=True))
@@ -68,8 +70,7 @@ _INSERT_CITATIONS = insert(CitationRow)
 
 def allocate(conn: Connection, dialogue_id: str) -> tuple[int, int]:
     """The next free turn index and region number of a dialogue: ``(max index + 1, max number + 1)``."""
-    last_index = conn.execute(_LAST_INDEX, {"dialogue_id": dialogue_id}).scalar()
-    last_number = conn.execute(_LAST_NUMBER, {"dialogue_id": dialogue_id}).scalar()
+    last_index, last_number = conn.execute(_NEXT_IDS, {"dialogue_id": dialogue_id}).one()
     return (0 if last_index is None else int(last_index) + 1, 1 if last_number is None else int(last_number) + 1)
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "make_engine",
     "normalize_url",
     "storage_error",
+    "tune_sqlite",
 ]
 
 log = logging.getLogger(__name__)
@@ -158,15 +159,31 @@ def connect(engine: Engine, begin: Begin) -> Connection:
     return conn.execution_options(**{_BEGIN_OPTION: begin.value})
 
 
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
-    # Take transaction control away from the driver (SQLAlchemy's documented SQLite recipe); we emit BEGIN.
-    dbapi_connection.isolation_level = None
+def tune_sqlite(dbapi_connection: sqlite3.Connection) -> str:
+    """Give a raw sqlite3 connection the memory's settings: busy_timeout, WAL and ``synchronous=NORMAL``.
+
+    WAL with ``synchronous=NORMAL`` commits without an fsync per transaction (the WAL is synced at checkpoints):
+    a committed transaction survives the process being killed; only an OS crash or power loss can lose the last
+    ones.  The turn checkpointer uses it too (a rollback-journal commit with fsync costs milliseconds).  Returns the
+    journal mode in effect.
+    """
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys = ON")
         mode = _ensure_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+    return mode
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    # Take transaction control away from the driver (SQLAlchemy's documented SQLite recipe); we emit BEGIN.
+    dbapi_connection.isolation_level = None
+    mode = tune_sqlite(dbapi_connection)
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
     log.debug("sqlite connection opened (journal_mode=%s)", mode)
