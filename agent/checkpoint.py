@@ -86,8 +86,8 @@ def make_checkpointer(memory: RegionMemory, checkpoints: str | Path | Any | None
     from regionreasoner.memory.engine import tune_sqlite
 
     Path(text).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(text, check_same_thread=False)
+    db = sqlite3.connect(text, check_same_thread=False)
     # The memory's settings (WAL, synchronous=NORMAL, busy timeout): a checkpoint commit then costs tens of
     # microseconds instead of an fsync (milliseconds), and survives the process being killed all the same.
-    tune_sqlite(conn)
-    return SqliteSaver(conn, serde=serializer())
+    tune_sqlite(db)
+    return SqliteSaver(db, serde=serializer())

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Protocol
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
@@ -24,16 +25,16 @@ from regionreasoner.agent.context import Context, live, resources
 from regionreasoner.agent.resolve import resolve_turn
 from regionreasoner.agent.state import SectionTag, State, TurnUpdate, TurnWork
 from regionreasoner.agent.tracing import TurnTracing, span_attributes
+from regionreasoner.core.answer_map import coordinate_rule, map_answer
 from regionreasoner.core.citations import match_references
 from regionreasoner.core.errors import ToolError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.geometry import Box, Point
-from regionreasoner.core.protocol import AnswerObject, parse_action
+from regionreasoner.core.protocol import parse_action
 from regionreasoner.core.types import (
     Citation,
     Problem,
     ProblemKind,
-    RegionDraft,
     Severity,
     TurnDraft,
     TurnStatus,
@@ -44,8 +45,11 @@ from regionreasoner.tools.base import Tool
 
 __all__ = ["answer", "ground", "remember", "resolve", "section_node", "tools"]
 
-Node = Callable[[State, Runtime[Context]], TurnUpdate]
-"""A node of the turn graph."""
+
+class Node(Protocol):
+    """A node of the turn graph: the state and the runtime in, the fields it writes out."""
+
+    def __call__(self, state: State, runtime: Runtime[Context]) -> TurnUpdate: ...
 
 
 def _context(runtime: Runtime[Context]) -> Context:
@@ -196,18 +200,6 @@ def tools(state: State, runtime: Runtime[Context]) -> TurnUpdate:
         return {"work": replace(work, text=text, tool_calls=work.tool_calls + 1, problems=problems, finish="stop")}
 
 
-def _region_drafts(objects: Sequence[AnswerObject], size: tuple[int, int], frame: Frame) -> list[RegionDraft]:
-    w, h = size
-    drafts = []
-    for obj in objects:
-        box = frame.box_from_model(obj.box, size).clip(w, h)
-        point = frame.point_from_model(obj.point, size) if obj.point is not None else None
-        if point is not None:
-            point = Point(min(max(point.x, 0.0), w), min(max(point.y, 0.0), h))
-        drafts.append(RegionDraft(box=box, point=point, label=obj.label))
-    return drafts
-
-
 def _think_warning(kind: ProblemKind, what: str) -> Problem:
     return Problem(kind=kind, severity=Severity.WARNING, message=f"<think> {what}", section="think")
 
@@ -258,11 +250,13 @@ def answer(state: State, runtime: Runtime[Context]) -> TurnUpdate:
             expect_focus=bool(work.references),
             required=tuple(s for s in work.sections if s != "focus"),
             max_objects=ctx.max_objects,
+            coordinates=coordinate_rule(ctx.answer_protocol),
         )
         citations, cite_problems = _citations(work, parsed.citations, policy.frame, size)
-        problems = (*work.problems, *parsed.problems, *cite_problems)
+        mapped = map_answer(parsed.objects, policy.frame, size, ctx.answer_protocol)
+        problems = (*work.problems, *parsed.problems, *cite_problems, *mapped.problems)
         ok = parsed.ok and not any(p.severity is Severity.ERROR for p in problems)
-        regions = _region_drafts(parsed.objects, size, policy.frame) if ok else []
+        regions = mapped.regions if ok else []
         status = TurnStatus.OK if ok else TurnStatus.FAILED
         span.set_attributes({"regionreasoner.turn.status": status.value, "regionreasoner.region.count": len(regions)})
         work = replace(
@@ -284,16 +278,21 @@ def ground(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     with tr.node(work.key, "ground"):
         app = live(ctx)
         segmenter = app.segmenter if app else None
-        if segmenter is None or not work.regions:
+        # Regions that already carry a mask keep it (the official protocol stores an empty mask for an answer
+        # without points, as the released evaluation does).
+        todo = [i for i, r in enumerate(work.regions) if r.mask is None]
+        if segmenter is None or not todo:
             return {}
         res = resources()
         image = res.image(res.memory(ctx), work.image_hash)
-        boxes: list[Box] = [r.box for r in work.regions]
-        points: list[Point | None] = [r.point for r in work.regions]
+        boxes: list[Box] = [work.regions[i].box for i in todo]
+        points: list[Point | None] = [work.regions[i].point for i in todo]
         with tr.tool_call(type(segmenter).__name__, json.dumps([list(b) for b in boxes])):
             masks = segmenter.segment(image, boxes, points)
-        regions = tuple(r.model_copy(update={"mask": m}) for r, m in zip(work.regions, masks, strict=True))
-        return {"work": replace(work, regions=regions)}
+        regions = list(work.regions)
+        for i, mask in zip(todo, masks, strict=True):
+            regions[i] = regions[i].model_copy(update={"mask": mask})
+        return {"work": replace(work, regions=tuple(regions))}
 
 
 def remember(state: State, runtime: Runtime[Context]) -> TurnUpdate:

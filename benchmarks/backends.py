@@ -41,7 +41,9 @@ def main() -> None:
     from regionreasoner.policies.base import ImageSlot, Message, PolicyRequest, SamplingParams, TurnConstraint
     from regionreasoner.policies.tiny import tiny_model_path
     from regionreasoner.policies.transformers_policy import TransformersPolicy
-    from regionreasoner.policies.vllm_policy import VLLMPolicy
+    from regionreasoner.policies.vllm_policy import VLLMPolicy, configure_vllm_environment
+
+    configure_vllm_environment()
 
     hf_logging.disable_progress_bar()
     path = tiny_model_path("qwen2.5-vl")

@@ -7,6 +7,7 @@ Nothing here imports torch or transformers.  Submodules:
 * :mod:`~regionreasoner.core.frames`: original pixels <-> a policy's coordinates (840x840, Qwen smart resize, 0..1000);
 * :mod:`~regionreasoner.core.prompts`, :mod:`~regionreasoner.core.protocol`, :mod:`~regionreasoner.core.citations`:
   exact prompt texts, the never-raising parser :func:`parse_action`, region references and citations;
+* :mod:`~regionreasoner.core.answer_map`: parsed answers -> regions in original pixels (default and official rules);
 * :mod:`~regionreasoner.core.types`: pydantic Region, Turn, Dialogue, Problem; :mod:`~regionreasoner.core.images`:
   safe image loading; :mod:`~regionreasoner.core.errors`: the error hierarchy.
 """

@@ -27,6 +27,8 @@ from regionreasoner.core.errors import ConfigError, GeometryError
 from regionreasoner.core.geometry import Box, Point
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MIN_PIXELS",
     "FixedResizeFrame",
     "Frame",
     "NormalizedFrame",
@@ -39,9 +41,18 @@ __all__ = [
 Size = tuple[int, int]
 """(width, height) in pixels."""
 
+DEFAULT_MIN_PIXELS = 56 * 56
+"""Fewest pixels of a smart-resized image: transformers' Qwen2-VL image processor default (``size.shortest_edge``)."""
+DEFAULT_MAX_PIXELS = 28 * 28 * 1280
+"""Most pixels of a smart-resized image: transformers' Qwen2-VL image processor default (``size.longest_edge``)."""
+
 
 def smart_resize(
-    height: int, width: int, factor: int = 28, min_pixels: int = 56 * 56, max_pixels: int = 14 * 14 * 4 * 1280
+    height: int,
+    width: int,
+    factor: int = 28,
+    min_pixels: int = DEFAULT_MIN_PIXELS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[int, int]:
     """The (height, width) the Qwen2-VL/Qwen2.5-VL image processor resizes an image to.
 
@@ -156,8 +167,8 @@ class SmartResizeFrame(Frame):
     """Qwen2.5-VL native resolution: pixels of the processor's smart-resized image (multiples of ``factor``)."""
 
     factor: int = 28
-    min_pixels: int = 56 * 56
-    max_pixels: int = 28 * 28 * 1280
+    min_pixels: int = DEFAULT_MIN_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         if self.factor <= 0:

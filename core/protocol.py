@@ -4,7 +4,9 @@
 (``[{"bbox_2d": [x1, y1, x2, y2], "point_2d": [x, y]}, ...]``, coordinates in the policy's frame), collects the
 boxes cited in ``<think>`` as ``bbox=[...]``, and reports every defect as a typed
 :class:`~regionreasoner.core.types.Problem`.  Problems of severity ``error`` make a turn fail; ``warning`` ones are
-recorded only.  Which defect is which is documented in docs/protocol.md and in :data:`ERROR_KINDS`.
+recorded only.  Which defect is which severity is documented in docs/protocol.md; ``coordinates=``
+(:data:`CoordinateRule`) says whether coordinates outside the frame are defects.
+:mod:`~regionreasoner.core.answer_map` maps the parsed objects to original pixels.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from regionreasoner.core.citations import find_cited_boxes
+from regionreasoner.core.errors import ConfigError
 from regionreasoner.core.types import Problem, ProblemKind, Sections, Severity
 
 __all__ = [
     "DEFAULT_MAX_OBJECTS",
+    "FRAME_TOLERANCE",
     "SECTION_TAGS",
     "AnswerObject",
+    "CoordinateRule",
     "ParsedAction",
     "format_action",
     "format_answer",
@@ -35,6 +40,24 @@ SECTION_TAGS: tuple[str, ...] = ("scene", "focus", "think", "answer")
 
 DEFAULT_MAX_OBJECTS = 120
 """More answer objects than this is a defect (the reference rewards truncate at 120, ``MAX_OBJECTS``)."""
+
+CoordinateRule = Literal["strict", "tolerant", "official"]
+"""How :func:`parse_answer` treats coordinates outside the frame (see docs/protocol.md):
+
+* ``strict``: a negative coordinate, one above ``bounds`` or an inverted box is an error; the object is dropped.
+* ``tolerant``: as ``strict``, except that a coordinate at most :data:`FRAME_TOLERANCE` of the frame extent outside
+  ``[0, extent]`` is kept with a warning (the caller clips it); needs ``bounds``.
+* ``official``: the released RegionReasoner evaluation's reading (``json.loads`` + ``int(v * W/840 + 0.5)``): every
+  finite coordinate is kept (negative, beyond the frame, inverted: warnings), extra list values are ignored,
+  ``true``/``false`` count as 1/0, a point that cannot be read is dropped with a warning and its object kept, and
+  a fenced answer or a bare object is an error (``json.loads`` does not give a list for either).
+"""
+
+FRAME_TOLERANCE = 0.01
+"""Under ``coordinates="tolerant"``, how far outside the frame a coordinate may lie, as a fraction of the frame's
+extent on its axis (8.4 model pixels of an 840x840 frame): an off-by-a-few edge, not a wrong frame."""
+
+_RULES: tuple[str, ...] = get_args(CoordinateRule)
 
 _TAG = re.compile(r"<(/?)(scene|focus|think|answer)>")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -167,17 +190,40 @@ def _number(value: Any) -> float | None:
 
 
 def _coords(
-    raw: Any, arity: int, key: str, index: int, bounds: tuple[float, float] | None, problems: list[Problem]
+    raw: Any,
+    arity: int,
+    key: str,
+    index: int,
+    bounds: tuple[float, float] | None,
+    rule: CoordinateRule,
+    problems: list[Problem],
+    *,
+    soft: bool = False,
 ) -> tuple[float, ...] | None:
-    def bad(kind: ProblemKind, message: str, *, error: bool = True) -> None:
-        problems.append(_problem(kind, f"object {index}: {key} {message}", error=error, section="answer", index=index))
+    """Read ``arity`` coordinates (policy frame) under ``rule``; None when they cannot be used.
 
-    if not isinstance(raw, list) or len(raw) != arity:
+    ``soft``: report what makes them unusable as warnings (an official point: its object is kept without it).
+    """
+
+    def bad(kind: ProblemKind, message: str, *, error: bool = True) -> None:
+        problems.append(
+            _problem(kind, f"object {index}: {key} {message}", error=error and not soft, section="answer", index=index)
+        )
+
+    official = rule == "official"
+    if not isinstance(raw, list) or len(raw) < arity or (len(raw) > arity and not official):
         got = f"{len(raw)} values" if isinstance(raw, list) else type(raw).__name__
         bad(ProblemKind.WRONG_ARITY, f"needs a list of {arity} numbers, got {got}")
         return None
+    if len(raw) > arity:
+        bad(ProblemKind.WRONG_ARITY, f"has {len(raw)} values; the first {arity} are used (official rule)", error=False)
+        raw = raw[:arity]
     values: list[float] = []
     for v in raw:
+        if official and isinstance(v, bool):
+            bad(ProblemKind.NOT_A_NUMBER, f"has {json.dumps(v)}, read as {int(v)} (official rule)", error=False)
+            values.append(float(v))
+            continue
         num = _number(v)
         if num is None:
             bad(ProblemKind.NOT_A_NUMBER, f"has a non-number {v!r}")
@@ -186,18 +232,51 @@ def _coords(
     if not all(math.isfinite(v) for v in values):
         bad(ProblemKind.NON_FINITE, f"has a non-finite value {values}")
         return None
-    if any(v < 0 for v in values):
-        bad(ProblemKind.NEGATIVE, f"has a negative coordinate {values}")
-        return None
-    if bounds is not None:
-        w, h = bounds
-        if any(v > w for v in values[0::2]) or any(v > h for v in values[1::2]):
+    if rule == "strict" or (rule == "tolerant" and bounds is None):
+        if any(v < 0 for v in values):
+            bad(ProblemKind.NEGATIVE, f"has a negative coordinate {values}")
+            return None
+        if bounds is not None and _beyond(values, bounds, 0.0):
+            w, h = bounds
             bad(ProblemKind.OUT_OF_FRAME, f"{values} lies outside the frame 0..{w:g} x 0..{h:g}")
             return None
+    clamp: tuple[float, float] | None = None
+    if rule == "tolerant" and bounds is not None:
+        w, h = bounds
+        tol = (FRAME_TOLERANCE * w, FRAME_TOLERANCE * h)
+        far_negative = any(v < -tol[i % 2] for i, v in enumerate(values))
+        if far_negative or _beyond(values, bounds, FRAME_TOLERANCE):
+            kind = ProblemKind.NEGATIVE if far_negative else ProblemKind.OUT_OF_FRAME
+            bad(kind, f"{values} lies outside the frame 0..{w:g} x 0..{h:g} by more than {FRAME_TOLERANCE:.0%}")
+            return None
+        if any(v < 0 for v in values) or _beyond(values, bounds, 0.0):
+            kind = ProblemKind.NEGATIVE if any(v < 0 for v in values) else ProblemKind.OUT_OF_FRAME
+            bad(kind, f"{values} lies slightly outside the frame 0..{w:g} x 0..{h:g}; clipped to it", error=False)
+            clamp = bounds
+    elif official:  # keep every finite value; say what the released code would keep silently
+        if any(v < 0 for v in values):
+            bad(ProblemKind.NEGATIVE, f"has a negative coordinate {values}, kept (official rule)", error=False)
+        if bounds is not None and _beyond(values, bounds, 0.0):
+            w, h = bounds
+            message = f"{values} lies outside the frame 0..{w:g} x 0..{h:g}, kept (official rule)"
+            bad(ProblemKind.OUT_OF_FRAME, message, error=False)
     if arity == 4 and (values[0] > values[2] or values[1] > values[3]):
-        bad(ProblemKind.INVERTED, f"{values} has x1 > x2 or y1 > y2")
-        return None
+        bad(
+            ProblemKind.INVERTED,
+            f"{values} has x1 > x2 or y1 > y2" + (", kept (official rule)" if official else ""),
+            error=not official,
+        )
+        if not official:
+            return None
+    if clamp is not None:  # after the inverted check: clipping must not hide an inverted box
+        values = [min(max(v, 0.0), clamp[i % 2]) for i, v in enumerate(values)]
     return tuple(values)
+
+
+def _beyond(values: Sequence[float], bounds: tuple[float, float], tolerance: float) -> bool:
+    """True when an x lies above ``Mw * (1 + tolerance)`` or a y above ``Mh * (1 + tolerance)``."""
+    w, h = bounds
+    return any(v > w * (1 + tolerance) for v in values[0::2]) or any(v > h * (1 + tolerance) for v in values[1::2])
 
 
 def _strict_constant(name: str) -> float:
@@ -207,17 +286,33 @@ def _strict_constant(name: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_strict_constant)
 
 
+def _check_rule(coordinates: str, max_objects: int | None) -> None:
+    if coordinates not in _RULES:
+        raise ConfigError(f"coordinates={coordinates!r}", hint=f"use one of {list(_RULES)}")
+    if max_objects is not None and max_objects < 1:
+        raise ConfigError(f"max_objects={max_objects}: set it >= 1, or None for no limit")
+
+
 def parse_answer(
-    content: str, *, bounds: tuple[float, float] | None = None, max_objects: int = DEFAULT_MAX_OBJECTS
+    content: str,
+    *,
+    bounds: tuple[float, float] | None = None,
+    max_objects: int | None = DEFAULT_MAX_OBJECTS,
+    coordinates: CoordinateRule = "strict",
 ) -> tuple[list[AnswerObject], list[Problem]]:
     """Parse the inner text of ``<answer>``: valid objects (policy frame) and the problems found.
 
     ``bounds`` is the frame extent ``(Mw, Mh)``: coordinates above it are ``out_of_frame``.  Objects with any
     defect are dropped and reported; ``NaN``/``Infinity`` literals are reported as ``non_finite``.
+    ``max_objects``: more objects is an error and only the first are read (None: no limit).  ``coordinates``:
+    which coordinates are defects, see :data:`CoordinateRule`.  Raises :class:`ConfigError` only for a bad
+    keyword, never for ``content``.
     """
+    _check_rule(coordinates, max_objects)
+    official = coordinates == "official"
     problems: list[Problem] = []
     body = content.strip()
-    if fence := _FENCE.match(body):
+    if not official and (fence := _FENCE.match(body)):  # json.loads in the official code fails on a fence
         body = fence.group(1)
     try:
         data, end = _DECODER.raw_decode(body)
@@ -240,7 +335,9 @@ def parse_answer(
         )
         return [], problems
     if isinstance(data, dict):
-        problems.append(_problem(ProblemKind.NOT_A_LIST, "answer is one object, not a list of objects", error=False))
+        problems.append(_problem(ProblemKind.NOT_A_LIST, "answer is one object, not a list of objects", error=official))
+        if official:  # the official code iterates the object's keys and fails
+            return [], problems
         data = [data]
     if not isinstance(data, list):
         problems.append(
@@ -249,7 +346,7 @@ def parse_answer(
         return [], problems
     if not data:
         problems.append(_problem(ProblemKind.EMPTY_ANSWER, "answer lists no object", error=False, section="answer"))
-    if len(data) > max_objects:
+    if max_objects is not None and len(data) > max_objects:
         problems.append(
             _problem(
                 ProblemKind.TOO_MANY_OBJECTS,
@@ -271,11 +368,11 @@ def parse_answer(
                 _problem(ProblemKind.MISSING_KEY, f"object {i} has no bbox_2d", error=True, section="answer", index=i)
             )
             continue
-        box = _coords(item["bbox_2d"], 4, "bbox_2d", i, bounds, problems)
+        box = _coords(item["bbox_2d"], 4, "bbox_2d", i, bounds, coordinates, problems)
         point: tuple[float, ...] | None = None
         if "point_2d" in item:
-            point = _coords(item["point_2d"], 2, "point_2d", i, bounds, problems)
-            if point is None:
+            point = _coords(item["point_2d"], 2, "point_2d", i, bounds, coordinates, problems, soft=official)
+            if point is None and not official:
                 continue
         else:
             problems.append(
@@ -306,15 +403,18 @@ def parse_action(
     bounds: tuple[float, float] | None = None,
     expect_focus: bool | None = None,
     required: Sequence[str] = ("scene", "think", "answer"),
-    max_objects: int = DEFAULT_MAX_OBJECTS,
+    max_objects: int | None = DEFAULT_MAX_OBJECTS,
+    coordinates: CoordinateRule = "strict",
 ) -> ParsedAction:
-    """Parse a policy's output.  Never raises on any string.
+    """Parse a policy's output.  Never raises on any string (a bad keyword raises :class:`ConfigError`).
 
     ``bounds``: the policy frame's extent ``(Mw, Mh)`` for out-of-frame checks (None: no check).
     ``expect_focus``: True when the question cited a region (a missing ``<focus>`` is then reported), False when
     it did not (a ``<focus>`` is then reported), None to not check.  ``required``: tags whose absence is a
-    problem (a missing ``answer`` is an error, other tags warnings).
+    problem (a missing ``answer`` is an error, other tags warnings).  ``max_objects`` and ``coordinates``: as
+    :func:`parse_answer`.
     """
+    _check_rule(coordinates, max_objects)
     problems: list[Problem] = []
     found, unclosed = _scan_sections(text, problems)
     for tag in required:
@@ -333,7 +433,7 @@ def parse_action(
     objects: list[AnswerObject] = []
     answer = found.get("answer")
     if answer is not None and "answer" not in unclosed:
-        objects, answer_problems = parse_answer(answer, bounds=bounds, max_objects=max_objects)
+        objects, answer_problems = parse_answer(answer, bounds=bounds, max_objects=max_objects, coordinates=coordinates)
         problems.extend(answer_problems)
     think = found.get("think")
     sections = Sections(scene=found.get("scene"), focus=found.get("focus"), think=think, answer=answer)

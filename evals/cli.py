@@ -1,7 +1,7 @@
-"""The ``regionreasoner-eval`` command: ``stats``, ``synthetic``, ``report`` (and benchmark runs, registered below).
+"""The ``regionreasoner-eval`` command: ``stats``, ``synthetic``, ``report``, ``regiondial``, ``refcoco``.
 
-Subcommands live in the :data:`SUBCOMMANDS` dict; a benchmark runner adds its own entry (``regiondial``,
-``refcoco``) with :func:`register`, without touching the parser code.
+Subcommands live in the :data:`SUBCOMMANDS` dict: the benchmark runs (``regiondial``, ``refcoco``) come from
+:mod:`~regionreasoner.evals.cli_run`, and more are added with :func:`register`, without touching the parser code.
 """
 
 from __future__ import annotations
@@ -10,21 +10,13 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from regionreasoner.core.errors import RegionReasonerError
+from regionreasoner.evals.cli_run import REFCOCO, REGIONDIAL
+from regionreasoner.evals.subcommand import Subcommand
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    """A subcommand: its help line, a function adding its arguments, and a function running it (exit code)."""
-
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
 
 
 # ------------------------------------------------------------------------------------------------ stats
@@ -107,30 +99,21 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "stats": Subcommand("print counts of a RegionDial-Bench file as JSON", _stats_args, _stats_run),
     "synthetic": Subcommand("write the synthetic shapes benchmark", _synthetic_args, _synthetic_run),
     "report": Subcommand("summarise a results .jsonl into JSON, Markdown and a plot", _report_args, _report_run),
+    "regiondial": REGIONDIAL,
+    "refcoco": REFCOCO,
 }
-"""Subcommands by name. Benchmark runs (``regiondial``, ``refcoco``) are added with :func:`register`."""
+"""Subcommands by name; more are added with :func:`register`."""
 
 
 def register(name: str, subcommand: Subcommand) -> None:
-    """Add a subcommand (e.g. the benchmark runner's ``regiondial`` and ``refcoco``)."""
+    """Add a subcommand under ``name``; a different one already registered under that name is an error."""
     if name in SUBCOMMANDS and SUBCOMMANDS[name] is not subcommand:
         raise RegionReasonerError(f"subcommand {name!r} is already registered: pick another name")
     SUBCOMMANDS[name] = subcommand
 
 
-# ------------------------------------------------------------------------------------------------ run subcommands
-
-
-def _register_runs() -> None:
-    from regionreasoner.evals.cli_run import REFCOCO, REGIONDIAL
-
-    register("regiondial", REGIONDIAL)
-    register("refcoco", REFCOCO)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``regionreasoner-eval`` with every registered subcommand."""
-    _register_runs()
     parser = argparse.ArgumentParser(prog="regionreasoner-eval", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from regionreasoner.evals.subcommand import Subcommand
 
 __all__ = ["REFCOCO", "REGIONDIAL", "add_run_arguments"]
 
@@ -32,7 +35,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--protocol",
         choices=["regionreasoner", "official"],
         default="regionreasoner",
-        help="how a cited box enters the question (docs/evaluation.md); 'official' also decodes freely",
+        help="how a cited box enters the question and an answer becomes boxes (docs/evaluation.md); "
+        "'official' also decodes freely",
     )
     parser.add_argument("--workers", type=int, default=1, help="dialogues in flight; their calls are batched")
     parser.add_argument("--limit", type=int, default=None, help="only the first N items")
@@ -43,7 +47,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _agent(args: argparse.Namespace, out: Path) -> Any:
     from regionreasoner.agent.api import RegionAgent
-    from regionreasoner.agent.context import TINY_MODEL, load_policy
+    from regionreasoner.agent.context import TINY_MODEL, is_untrained, load_policy, untrained_warning
     from regionreasoner.policies.base import Policy
     from regionreasoner.policies.batching import BatchingPolicy
 
@@ -51,10 +55,14 @@ def _agent(args: argparse.Namespace, out: Path) -> Any:
     policy: Policy
     if args.backend == "vllm":
         from regionreasoner.policies.tiny import tiny_model_path
-        from regionreasoner.policies.vllm_policy import VLLMPolicy
+        from regionreasoner.policies.vllm_policy import VLLMPolicy, configure_vllm_environment
+
+        configure_vllm_environment()  # vLLM's process settings (usage stats off; CPU defaults on CPU machines)
 
         path = tiny_model_path("qwen2.5-vl") if model == TINY_MODEL else model
         policy = VLLMPolicy(path, frame=args.frame, max_num_seqs=max(8, args.workers))
+        if is_untrained(str(path)):
+            logging.getLogger(__name__).warning(untrained_warning(model))
     else:
         policy = load_policy(model, frame=args.frame)
     if args.workers > 1:
@@ -63,6 +71,7 @@ def _agent(args: argparse.Namespace, out: Path) -> Any:
         "max_new_tokens": args.max_new_tokens,
         "max_objects": args.max_objects,
         "constrained": args.protocol != "official",
+        "answer_protocol": args.protocol,
     }
     if args.section_chars:
         context["char_limits"] = {t: args.section_chars for t in ("scene", "focus", "think")}
@@ -151,15 +160,10 @@ def _refcoco_run(args: argparse.Namespace) -> int:
     return _run(args, load_refcoco(args.data), "refcoco", f"{Path(args.data).stem} (single turn)")
 
 
-def _subcommands() -> tuple[Any, Any]:
-    from regionreasoner.evals.cli import Subcommand
+REGIONDIAL = Subcommand(
+    "run RegionDial-Bench (or the synthetic benchmark) through the agent", _regiondial_args, _regiondial_run
+)
+"""``regionreasoner-eval regiondial``."""
 
-    return (
-        Subcommand(
-            "run RegionDial-Bench (or the synthetic benchmark) through the agent", _regiondial_args, _regiondial_run
-        ),
-        Subcommand("run single-turn RefCOCO/+/g records through the agent", add_run_arguments, _refcoco_run),
-    )
-
-
-REGIONDIAL, REFCOCO = _subcommands()
+REFCOCO = Subcommand("run single-turn RefCOCO/+/g records through the agent", add_run_arguments, _refcoco_run)
+"""``regionreasoner-eval refcoco``."""

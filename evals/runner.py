@@ -8,7 +8,10 @@ box enters the question is the ``protocol``:
 * ``regionreasoner`` (default, correct frames): the cited region's name (``R3``), or the GT box inline as
   ``bbox=[x1, y1, x2, y2]`` in original pixels; the agent renders either in the policy's frame, as it was trained.
 * ``official``: ``str([x1, y1, x2, y2])`` in original pixels pasted as text, as the released script does (which puts
-  original-pixel boxes into a prompt whose image is 840x840); pair it with unconstrained decoding to reproduce it.
+  original-pixel boxes into a prompt whose image is 840x840); pair it with unconstrained decoding and an agent with
+  ``answer_protocol="official"`` to reproduce it.  The boxes scored and cited are then the released code's mapping
+  of the turn's answer text (:func:`~regionreasoner.core.answer_map.official_answer`: integer pixels, unclipped),
+  not the stored regions, which memory keeps inside the image.
 
 Results are JSON lines of :class:`~regionreasoner.evals.results.TurnResult`, appended as turns finish; a rerun skips
 the turns already in the file (and reuses turns already stored in the run's memory), so an interrupted run resumes.
@@ -30,8 +33,10 @@ from typing import Literal
 import numpy as np
 
 from regionreasoner.agent.api import RegionAgent
+from regionreasoner.core.answer_map import official_answer
 from regionreasoner.core.errors import ConfigError, InputError
-from regionreasoner.core.geometry import Box
+from regionreasoner.core.frames import frame_from_spec
+from regionreasoner.core.geometry import Box, Point
 from regionreasoner.core.images import load_image
 from regionreasoner.core.masks import decode_rle
 from regionreasoner.core.types import Turn
@@ -95,6 +100,29 @@ def _pred_mask(turn: Turn, size: tuple[int, int]) -> np.ndarray | None:
     return out
 
 
+@dataclass(frozen=True)
+class _Prediction:
+    """A turn's predictions as the protocol scores them (original pixels)."""
+
+    boxes: list[Box]  # in answer order; boxes[0] fills a later citation (official: inverted ones included)
+    scored: list[Box]  # scored and recorded (an inverted box has IoU 0 with anything and no pixels)
+    points: list[Point]
+    mask: np.ndarray | None  # None: the rasterised scored boxes stand in (box-only scoring)
+
+
+def _prediction(turn: Turn, size: tuple[int, int], protocol: Protocol) -> _Prediction:
+    if protocol != "official":
+        boxes = [r.box for r in turn.regions]
+        points = [r.point for r in turn.regions if r.point is not None]
+        return _Prediction(boxes, boxes, points, _pred_mask(turn, size))
+    official = official_answer(turn.sections.answer, frame_from_spec(turn.frame), size)
+    boxes = official.pixel_boxes()
+    # No point for some object: the official mask is empty, whatever a segmenter would say.
+    mask = np.zeros((size[1], size[0]), dtype=bool) if official.mask_is_empty else _pred_mask(turn, size)
+    points = [Point(float(x), float(y)) for x, y in official.points]
+    return _Prediction(boxes, [b for b in boxes if b.is_valid()], points, mask)
+
+
 def run_benchmark(
     agent: RegionAgent,
     items: Sequence[BenchDialogue],
@@ -144,6 +172,8 @@ def run_benchmark(
             if previous is not None:  # scored by an earlier run: reuse its prediction for later citations
                 region_ids[t] = [r.id for r in stored[t].regions] if t in stored else []
                 boxes[t] = list(previous.pred_boxes)
+                if protocol == "official" and t in stored:  # recorded boxes leave out inverted ones
+                    boxes[t] = _prediction(stored[t], image.size, protocol).boxes
                 with lock:
                     counts["skipped"] += 1
                 continue
@@ -151,8 +181,9 @@ def run_benchmark(
             started = time.perf_counter()
             turn = stored.get(t) or session.ask(question, key=f"{did}:{t}")
             region_ids[t] = [r.id for r in turn.regions]
-            boxes[t] = [r.box for r in turn.regions]
-            score = score_turn(bench.gt_box, bench.masks, boxes[t], _pred_mask(turn, image.size), image.size)
+            pred = _prediction(turn, image.size, protocol)
+            boxes[t] = pred.boxes
+            score = score_turn(bench.gt_box, bench.masks, pred.scored, pred.mask, image.size)
             record(
                 TurnResult(
                     image_id=item.image_id,
@@ -164,8 +195,8 @@ def run_benchmark(
                     context_from_turn=bench.context_from_turn,
                     context_source=source,
                     gt_box=bench.gt_box,
-                    pred_boxes=boxes[t],
-                    pred_points=[r.point for r in turn.regions if r.point is not None],
+                    pred_boxes=pred.scored,
+                    pred_points=pred.points,
                     status=turn.status.value,
                     box_iou=score.box_iou,
                     hit=score.hit,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from cachetools import LRUCache
 
 from regionreasoner.core.errors import ConfigError
 from regionreasoner.core.frames import Frame
@@ -195,39 +196,36 @@ class PreparedImages:
 
     Every piece of a turn sends the same image; preparing it (a resize and a re-hash) and encoding it once per turn
     instead of once per call is what this cache is for.  The least recently used of more than ``size`` are dropped.
+    Thread-safe: the caches are read and written under one lock; the work itself runs outside it (two threads
+    preparing the same new image both do the work once, and the results are equal).
     """
 
     def __init__(self, prepare: Callable[[LoadedImage], LoadedImage], size: int = 16) -> None:
         self._prepare = prepare
-        self._size = size
-        self._images: OrderedDict[str, LoadedImage] = OrderedDict()
-        self._urls: OrderedDict[str, str] = OrderedDict()
+        self._images: LRUCache[str, LoadedImage] = LRUCache(maxsize=size)
+        self._urls: LRUCache[str, str] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def get(self, image: LoadedImage) -> LoadedImage:
         """``image`` prepared for the frame."""
         with self._lock:
-            if image.hash in self._images:
-                self._images.move_to_end(image.hash)
-                return self._images[image.hash]
+            hit = self._images.get(image.hash)
+        if hit is not None:
+            return hit
         prepared = self._prepare(image)
         with self._lock:
             self._images[image.hash] = prepared
-            while len(self._images) > self._size:
-                self._images.popitem(last=False)
         return prepared
 
     def data_url(self, image: LoadedImage) -> str:
         """The prepared image as a ``data:image/png;base64,...`` URL."""
         with self._lock:
-            if image.hash in self._urls:
-                self._urls.move_to_end(image.hash)
-                return self._urls[image.hash]
+            hit = self._urls.get(image.hash)
+        if hit is not None:
+            return hit
         url = self.get(image).to_data_url()
         with self._lock:
             self._urls[image.hash] = url
-            while len(self._urls) > self._size:
-                self._urls.popitem(last=False)
         return url
 
 
@@ -266,7 +264,7 @@ class Policy(ABC):
         return load_image(image.image.resize(size, Image.Resampling.BILINEAR))
 
     def close(self) -> None:  # noqa: B027 - a no-op is the right default for backends holding nothing
-        """Release resources (models, engines, connections).  Idempotent."""
+        """Release what the backend holds between calls (sessions, connections); each backend says what.  Idempotent."""
 
     def __enter__(self) -> Policy:
         return self

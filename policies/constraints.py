@@ -15,8 +15,9 @@ xgrammar is imported lazily; :class:`GrammarCache` compiles each distinct segmen
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from typing import Any, Protocol
+
+from cachetools import LRUCache
 
 from regionreasoner.core.errors import DependencyMissingError
 from regionreasoner.policies.base import TurnConstraint
@@ -53,7 +54,9 @@ class TokenConstraint(Protocol):
 class GrammarCache:
     """Compiled grammars for one tokenizer, keyed by EBNF text (least recently used dropped beyond ``size``).
 
-    ``vocab_size`` is the model's logits width (it may exceed the tokenizer's length).
+    ``vocab_size`` is the model's logits width (it may exceed the tokenizer's length).  Not locked: each policy
+    calls it under its own lock.  The chain's number segments depend on the numbers already generated (one grammar
+    per lower bound), so a frame of ``W x H`` has up to a few times ``W + H`` distinct segments; ``size`` bounds them.
     """
 
     def __init__(self, tokenizer: Any, vocab_size: int, *, size: int = 4096, threads: int = 2) -> None:
@@ -61,30 +64,26 @@ class GrammarCache:
         self.info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
         self.vocab_size = vocab_size
         self._compiler = xgr.GrammarCompiler(self.info, max_threads=threads, cache_enabled=False)
-        self._compiled: OrderedDict[str, Any] = OrderedDict()
-        self._size = size
+        self._compiled: LRUCache[str, Any] = LRUCache(maxsize=size)
         self._close_mask: Any = None
         self.compiles = 0
 
     def compiled(self, ebnf: str) -> Any:
         """The compiled grammar of ``ebnf``."""
-        if ebnf in self._compiled:
-            self._compiled.move_to_end(ebnf)
-            return self._compiled[ebnf]
-        grammar = self._compiler.compile_grammar(ebnf)
-        self.compiles += 1
-        self._compiled[ebnf] = grammar
-        if len(self._compiled) > self._size:
-            self._compiled.popitem(last=False)
+        grammar = self._compiled.get(ebnf)
+        if grammar is None:
+            grammar = self._compiled[ebnf] = self._compiler.compile_grammar(ebnf)
+            self.compiles += 1
         return grammar
 
     def json_schema(self, schema: str) -> Any:
         """The compiled grammar of a JSON schema (compact JSON, no free whitespace)."""
         key = "json-schema:" + schema
-        if key not in self._compiled:
-            self._compiled[key] = self._compiler.compile_json_schema(schema, any_whitespace=False)
+        grammar = self._compiled.get(key)
+        if grammar is None:
+            grammar = self._compiled[key] = self._compiler.compile_json_schema(schema, any_whitespace=False)
             self.compiles += 1
-        return self._compiled[key]
+        return grammar
 
     def matcher(self, ebnf: str) -> Any:
         """A fresh matcher that terminates when the grammar is complete (no stop token needed)."""
@@ -115,7 +114,19 @@ class GrammarCache:
 
 
 class TurnMachine:
-    """The state of one constrained turn: which segment is open and the numbers of the current answer object."""
+    """The state of one constrained turn: which segment is open and the numbers of the current answer object.
+
+    Why a chain and not one grammar: ``x1 < x2`` relates two numbers, which a context-free grammar can only express
+    with one rule per value pair.  Instead the machine opens one small grammar per segment and, when a segment is
+    complete, computes the next one's integer bounds from the numbers just generated.
+
+    The invariant that makes the chain sound: every segment ends on literal text and its matcher terminates there
+    (``terminate_without_stop_token``), so the mask never allows a token that would run past a segment's end.  Every
+    token therefore belongs to exactly one segment and the machine's state after any token is unambiguous.  The
+    price is that the model cannot use a token spanning two segments (``</scene>`` and the newline after it in one
+    token); it writes the boundary as two tokens.  The engine backends serve one segment per request with the same
+    grammars, which is why all backends produce the same language (and, greedily, the same tokens).
+    """
 
     def __init__(
         self, spec: TurnConstraint, cache: GrammarCache, tokenizer: Any, *, bounded_sections: bool = False
@@ -137,6 +148,7 @@ class TurnMachine:
 
     # -- segment bookkeeping ------------------------------------------------------------------------------------
     def _open(self) -> Any:
+        """Open the grammar of the current phase (its bounds from the numbers so far) and return its matcher."""
         c, v = self.spec, self._values
         tag = c.sections[self._section]
         first = self._section == 0
@@ -148,6 +160,8 @@ class TurnMachine:
                 ebnf = segment_grammar("section", c, tag=tag, first=first, bounded=self.bounded_sections)
             case "box_head":
                 ebnf = segment_grammar("box_head", c)
+            # The ordering lives here: x2 > x1 and y2 > y1 (a box of positive area; box_head keeps x1 <= W - 1 so
+            # that x2 always has a value left), the point within its box.  Without ``ordered`` only the frame bounds.
             case "x2":
                 ebnf = segment_grammar("x2", c, lows=(v["x1"] + 1,) if c.ordered else (0,))
             case "y2":
@@ -156,6 +170,7 @@ class TurnMachine:
                 lo, hi = (v["x1"], v["x2"]) if c.ordered else (0, c.bounds[0])
                 ebnf = segment_grammar("px", c, lows=(lo, hi))
             case "py":
+                # With ``last`` the grammar only allows "]</answer>" after this object: max_objects is reached.
                 lo, hi = (v["y1"], v["y2"]) if c.ordered else (0, c.bounds[1])
                 ebnf = segment_grammar("py", c, lows=(lo, hi), last=self._objects + 1 >= c.max_objects)
             case other:  # pragma: no cover - phases are internal
@@ -165,6 +180,7 @@ class TurnMachine:
         return self._cache.matcher(ebnf)
 
     def _close(self) -> None:
+        """The open segment is complete: read its numbers, move to the next phase and open its grammar."""
         text = self._text
         nums = [int(n) for n in _INT.findall(text)]
         match self._phase:
@@ -173,6 +189,8 @@ class TurnMachine:
             case "answer_head":
                 self._phase = "box_head"
             case "box_head":
+                # The text is '{"bbox_2d": [x1,y1,' (the ", " between objects ended the previous segment); the
+                # numbers after the last "[" are x1 and y1 ("bbox_2d" has a digit of its own).
                 x1, y1 = (int(n) for n in _INT.findall(text.rsplit("[", 1)[1]))
                 self._values = {"x1": x1, "y1": y1}
                 self._phase = "x2"
@@ -186,7 +204,7 @@ class TurnMachine:
                 self._phase = "py"
             case "py":
                 self._objects += 1
-                if text.endswith("</answer>"):
+                if text.endswith("</answer>"):  # the segment chose "]</answer>" over ", ": the turn is complete
                     self.done = True
                     self.ebnf = ""
                     return
@@ -201,8 +219,11 @@ class TurnMachine:
             return
         self._matcher.fill_next_token_bitmask(bitmask, row)
         if self._phase == "section" and not self.bounded_sections and self._must_close():
+            # The section's limit is enforced by mask, not grammar (a bounded repetition compiles for seconds
+            # against a large vocabulary).  Free text excludes "<", so among the allowed tokens those starting
+            # with "<" are exactly the ones that begin the closing tag: keep only them.
             closing = bitmask[row] & self._cache.close_mask()
-            if bool(closing.any()):  # not when the grammar is inside a multi-byte character
+            if bool(closing.any()):  # empty inside a multi-byte character: finish the character, close after it
                 bitmask[row] = closing
 
     def _must_close(self) -> bool:
@@ -223,6 +244,8 @@ class TurnMachine:
 
     def accept_text(self, text: str) -> bool:
         """Advance by text written without tokens (a prefix from elsewhere); False at the first disallowed char."""
+        # One character at a time: a segment can end inside the text, and the rest belongs to the next segment's
+        # grammar, so termination is checked after every character.
         for ch in text:
             if self.done or not self._matcher.accept_string(ch):
                 return False

@@ -10,10 +10,15 @@ forward's logits to float rounding (tests check 1e-4).
 
 Rows of a batch share one ``DynamicCache``; prompts are left-padded.  A single-row batch is what the KV sessions of
 :class:`~regionreasoner.policies.transformers_policy.TransformersPolicy` keep between the pieces of a turn.
+
+The cache is passed to the model under the name its ``forward`` declares: ``cache`` in transformers releases that
+renamed it, ``past_key_values`` before (vLLM's environment pins an older transformers), so no call of ours goes
+through a deprecated argument.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +26,7 @@ from typing import Any
 from regionreasoner.policies.base import Completion, DeltaCallback, FinishReason, SamplingParams, Timings
 from regionreasoner.policies.constraints import TokenConstraint
 
-__all__ = ["Detokenizer", "Row", "RowCall", "prime", "run_rows"]
+__all__ = ["Detokenizer", "Row", "RowCall", "cache_argument", "prime", "run_rows"]
 
 
 class Detokenizer:
@@ -34,7 +39,12 @@ class Detokenizer:
         self._read = 0
 
     def push(self, token_id: int) -> str:
-        """Add a token; return the newly completed text (possibly empty)."""
+        """Add a token; return the newly completed text (possibly empty).
+
+        Decoding tokens one by one is wrong for byte-level BPE (a character may span tokens, and decoding can
+        depend on the neighbours), so the window from ``_prefix`` is decoded and compared with the window up to the
+        last emitted token; the difference is emitted once it no longer ends in U+FFFD (a partial character).
+        """
         self._ids.append(token_id)
         prefix_text = self._tok.decode(self._ids[self._prefix : self._read], skip_special_tokens=False)
         full_text = self._tok.decode(self._ids[self._prefix :], skip_special_tokens=False)
@@ -81,7 +91,24 @@ class RowCall:
     stop_hit: str | None = None
 
 
+def cache_argument(model: Any) -> str:
+    """The keyword under which ``model.forward`` takes the KV cache: ``cache``, or ``past_key_values`` before it.
+
+    Read once per call of :func:`prime` / :func:`run_rows`, not at every decode step.
+    """
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+
+
 def _positions(torch: Any, start: list[int], k: int, deltas: list[int], mrope: bool) -> Any:
+    """Positions of ``k`` tokens per row starting at index ``start[row]``: shape (B, k), or (3, B, k) for M-RoPE.
+
+    The M-RoPE rule: after the last image, Qwen-VL's ``get_rope_index`` gives a text token at index ``t`` the
+    position ``t + rope_delta`` on all three axes (temporal, height, width), where ``rope_delta`` (<= 0) is how many
+    positions the image saved (an image of h x w merged patches spans h * w indices but only max(h, w) positions).
+    So continuation tokens need no call to ``get_rope_index``, only the row's delta.  Feeding plain ``t`` instead
+    would shift every continuation token by ``-rope_delta`` positions: the logits would drift from a full forward
+    (the KV tests catch it at 1e-4).
+    """
     text = torch.tensor([[s + i for i in range(k)] for s in start], dtype=torch.long)
     if not mrope:
         return text
@@ -89,11 +116,15 @@ def _positions(torch: Any, start: list[int], k: int, deltas: list[int], mrope: b
     return shifted[None].expand(3, -1, -1).contiguous()
 
 
-def _prefill(model: Any, torch: Any, calls: list[RowCall], mrope: bool, pad_id: int) -> tuple[Any, Any, Any]:
+def _prefill(
+    model: Any, torch: Any, calls: list[RowCall], mrope: bool, pad_id: int, cache_kw: str
+) -> tuple[Any, Any, Any]:
     """Feed every row's tokens at once (left-padded). Returns (cache, attention mask, last logits)."""
     from transformers import DynamicCache
 
     rows = [c.row for c in calls]
+    # Left padding puts every row's last token in the last column, so one logits_to_keep=1 serves them all, and
+    # later steps append columns for every row at once.
     length = max(len(r.ids) for r in rows)
     pad = [length - len(r.ids) for r in rows]
     input_ids = torch.tensor([[pad_id] * p + r.ids for p, r in zip(pad, rows, strict=True)], dtype=torch.long)
@@ -104,12 +135,15 @@ def _prefill(model: Any, torch: Any, calls: list[RowCall], mrope: bool, pad_id: 
         parts = [r.vision[key] for r in rows if key in r.vision]
         vision[key] = torch.cat(parts, dim=0)
     if mrope and "image_grid_thw" in vision:
+        # The one call that knows the image layout: 3-D positions for the prompt and each row's rope_delta, which
+        # is all later tokens need (see _positions).  It reads the attention mask, so padding takes no positions.
         positions, deltas = model.model.get_rope_index(
             input_ids, mm_token_type_ids=types, image_grid_thw=vision["image_grid_thw"], attention_mask=mask
         )
         for r, d in zip(rows, deltas[:, 0].tolist(), strict=True):
             r.rope_delta = int(d)
     else:
+        # Text-only rows (or 1-D families): position = index among the row's real tokens, padding excluded.
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         if mrope:
             positions = positions[None].expand(3, -1, -1).contiguous()
@@ -122,9 +156,9 @@ def _prefill(model: Any, torch: Any, calls: list[RowCall], mrope: bool, pad_id: 
         input_ids=input_ids.to(dev),
         attention_mask=mask.to(dev),
         position_ids=positions.to(dev),
-        past_key_values=cache,
         use_cache=True,
-        logits_to_keep=1,
+        logits_to_keep=1,  # only the next-token logits: a (B, L, V) tensor would dwarf the model at long prompts
+        **{cache_kw: cache},
         **moved,
     )
     for r in rows:
@@ -132,12 +166,18 @@ def _prefill(model: Any, torch: Any, calls: list[RowCall], mrope: bool, pad_id: 
     return cache, mask, out.logits[:, -1, :].float().cpu()
 
 
-def _feed(model: Any, torch: Any, cache: Any, calls: list[RowCall], mrope: bool, pad_id: int, mask_len: Any) -> Any:
+def _feed(
+    model: Any, torch: Any, cache: Any, calls: list[RowCall], mrope: bool, pad_id: int, mask_len: Any, cache_kw: str
+) -> Any:
     """Feed each row's unfed tokens (same count per row; finished rows feed padding). Returns last logits.
 
     ``mask_len`` is a one-element list holding the attention mask of everything in the cache; it is extended.
     """
     rows = [c.row for c in calls]
+    # Rows may have different numbers of unfed tokens (a resumed session feeds several, a decode step one); the
+    # step is k columns wide and shorter rows are left-padded inside it.  A padded row starts k - len(todo)
+    # positions early so that its real tokens land on their true positions; its padding is masked out.  A finished
+    # row feeds k masked pads: the batch stays rectangular and its cache rows keep lining up with the others.
     k = max(len(r.ids) - r.fed for r in rows)
     ids, starts, new_mask = [], [], []
     for c in calls:
@@ -151,13 +191,14 @@ def _feed(model: Any, torch: Any, cache: Any, calls: list[RowCall], mrope: bool,
     attention = torch.cat([mask_len[0], torch.tensor(new_mask, dtype=torch.long)], dim=1)
     mask_len[0] = attention
     dev = model.device
+    # The mask spans every cached position (old padding included), so a masked position stays invisible forever.
     out = model(
         input_ids=torch.tensor(ids, dtype=torch.long).to(dev),
         attention_mask=attention.to(dev),
         position_ids=_positions(torch, starts, k, [r.rope_delta for r in rows], mrope).to(dev),
-        past_key_values=cache,
         use_cache=True,
         logits_to_keep=1,
+        **{cache_kw: cache},
     )
     for c in calls:
         if c.finish is None:
@@ -192,11 +233,12 @@ def prime(
     mask_len: list[Any] = []
     with torch.inference_mode():
         if cache is None:
-            cache, mask, logits = _prefill(model, torch, calls, mrope, pad_id)
+            cache, mask, logits = _prefill(model, torch, calls, mrope, pad_id, cache_argument(model))
             mask_len.append(mask)
         else:
+            # A continued cache is a single-row session without padding, so its mask so far is all ones.
             mask_len.append(torch.ones(1, calls[0].row.fed, dtype=torch.long))
-            logits = _feed(model, torch, cache, calls, mrope, pad_id, mask_len)
+            logits = _feed(model, torch, cache, calls, mrope, pad_id, mask_len, cache_argument(model))
     return cache, mask_len, logits
 
 
@@ -220,13 +262,17 @@ def run_rows(
     import xgrammar as xgr
 
     t0 = time.perf_counter()
+    cache_kw = cache_argument(model)
     cache, mask_len, logits = prime(model, calls, mrope=mrope, pad_id=pad_id, cache=cache)
     t_prefill = time.perf_counter()
     with torch.inference_mode():
         generators = [torch.Generator().manual_seed(c.seed) if c.seed is not None else None for c in calls]
         detoks = [Detokenizer(tokenizer) for _ in calls]
         while True:
+            # One step: constrain, sample, stop-check every live row, then feed all rows' new tokens in one forward.
             if bitmask is not None:
+                # Refilled every step from each row's machine (the allowed set depends on everything so far); a
+                # row without a constraint gets all bits set (-1), i.e. every token allowed.
                 for i, c in enumerate(calls):
                     if c.row.machine is not None:
                         c.row.machine.fill_bitmask(bitmask, i)
@@ -238,7 +284,7 @@ def run_rows(
                     _advance(c, _sample(torch, logits[i], c.sampling, generators[i]), detoks[i], eos_ids)
             if all(c.finish is not None for c in calls):
                 break
-            logits = _feed(model, torch, cache, calls, mrope, pad_id, mask_len)
+            logits = _feed(model, torch, cache, calls, mrope, pad_id, mask_len, cache_kw)
     t_end = time.perf_counter()
     completions = [
         Completion(
@@ -259,11 +305,15 @@ def run_rows(
 
 
 def _advance(c: RowCall, token: int, detok: Detokenizer, eos_ids: set[int]) -> None:
+    """Take one sampled token into a row: end-of-message, constraint, text delta, stop strings, limits."""
     machine = c.row.machine
+    # Under a constraint the grammar alone decides where the message ends: the row finishes as "constraint" the
+    # moment its language is complete, so an end-of-message token only counts as one without a constraint.
     if token in eos_ids and machine is None and not c.sampling.ignore_eos:
         c.finish = "eos"
         return
     if machine is not None and not machine.accept_token(token):
+        # The token was sampled under this machine's own mask: a rejection is a bug, never a model error.
         raise RuntimeError(f"constraint rejected token {token} that its own mask allowed")
     c.row.ids.append(token)
     c.new_ids.append(token)
@@ -271,6 +321,8 @@ def _advance(c: RowCall, token: int, detok: Detokenizer, eos_ids: set[int]) -> N
     before = len(c.text)
     c.text += delta
     for s in c.stop:
+        # Search from where a stop string could first overlap the new text: it may span two deltas, and text
+        # already searched is not searched again.
         idx = c.text.find(s, max(0, before - len(s) + 1))
         if idx >= 0:
             c.text = c.text[: idx + len(s)]

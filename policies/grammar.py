@@ -57,6 +57,11 @@ def _le(digits: str) -> str:
 
 
 def _same_length(lo: str, hi: str) -> str:
+    """Digit strings of one length from ``lo`` to ``hi``: their common prefix, then three cases.
+
+    At the first differing digit: ``lo``'s digit with a suffix >= ``lo``'s rest, a digit strictly between with any
+    suffix, or ``hi``'s digit with a suffix <= ``hi``'s rest.
+    """
     i = 0
     while i < len(lo) and lo[i] == hi[i]:
         i += 1
@@ -77,6 +82,9 @@ def int_range(lo: int, hi: int) -> str:
     """An EBNF expression matching the decimal integers ``lo..hi`` (inclusive) without leading zeros."""
     if lo < 0 or hi < lo:
         raise ConfigError(f"int_range({lo}, {hi}): need 0 <= lo <= hi")
+    # Split the range into bands of equal digit count (7..1234 -> 7..9, 10..99, 100..999, 1000..1234) and spell
+    # each band digit by digit (:func:`_same_length`).  A band's numbers all have its length and (but for 0..9) a
+    # non-zero first digit, so no leading zero is ever allowed: "007" is not JSON, and the parser would reject it.
     alts: list[str] = []
     while lo <= hi:
         top = min(hi, 10 ** len(str(lo)) - 1)
@@ -151,6 +159,9 @@ def segment_grammar(
     * ``px``: ``px,`` with ``lows[0] <= px <= lows[1]``; ``py``: ``py]}`` then ``, `` or ``]</answer>`` (only the
       latter when ``last``), with ``lows[0] <= py <= lows[1]``.
     """
+    # Every segment ends on literal text (a tag, "," or a bracket): the machine relies on it to know, after any
+    # token, which segment it is in (see TurnMachine).  A number is complete only once a non-digit follows it, so
+    # each number segment carries the literal after its number ("x2," not "x2"), and the next segment begins there.
     w, h = c.bounds
     sep = literal(c.separator)
     match kind:

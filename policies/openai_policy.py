@@ -11,22 +11,20 @@ server's message.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, PolicyError
-from regionreasoner.core.frames import FixedResizeFrame, Frame, NormalizedFrame, SmartResizeFrame, frame_from_spec
+from regionreasoner.core.frames import Frame, SmartResizeFrame
 from regionreasoner.core.images import LoadedImage, load_image
 from regionreasoner.policies.base import Completion, DeltaCallback, ImageSlot, Policy, PolicyRequest, PreparedImages
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
-from regionreasoner.policies.families import family_for, processor_settings, resolve_frame
+from regionreasoner.policies.families import derive_frame, frame_for_name
 
 __all__ = ["OpenAIPolicy", "default_frame_for_name"]
 
@@ -34,26 +32,11 @@ logger = logging.getLogger(__name__)
 
 
 def default_frame_for_name(model: str) -> Frame:
-    """The frame a served model answers in, guessed from its name (pass ``frame=`` when the guess is wrong)."""
-    name = model.lower()
-    if any(k in name for k in ("regionreasoner", "visionreasoner", "seg-zero", "segzero")):
-        return FixedResizeFrame(840, 840)
-    if "qwen2.5" in name or "qwen2_5" in name:
-        return SmartResizeFrame(28, 3136, 12845056)
-    return NormalizedFrame(1000)
+    """The frame a served model answers in, guessed from its name (pass ``frame=`` when the guess is wrong).
 
-
-def _frame(model: str, checkpoint: str | None, frame: Frame | str | None) -> Frame:
-    """The same lookup as the local backends when the checkpoint folder is at hand, else the name's guess."""
-    if isinstance(frame, str):
-        return frame_from_spec(frame)
-    if frame is not None:
-        return frame
-    path = Path(checkpoint) if checkpoint else None
-    if path is None or not (path / "config.json").is_file():
-        return default_frame_for_name(model)
-    model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
-    return resolve_frame(family_for(model_type), name=model, path=path, override=None, **processor_settings(path))
+    :func:`~regionreasoner.policies.families.frame_for_name`, the rule :func:`derive_frame` falls back on.
+    """
+    return frame_for_name(model)
 
 
 class OpenAIPolicy(Policy):
@@ -61,8 +44,11 @@ class OpenAIPolicy(Policy):
 
     ``base_url`` is the server root (``http://127.0.0.1:8000``; ``/v1`` is added when missing), ``model`` the served
     model name.  ``tokenizer`` (a folder or hub id with the model's tokenizer) is needed for constrained turns: it
-    checks the server's output against the grammar it was given.  ``timeout`` is per request in seconds; ``retries``
-    bounds the retries of one request after connection errors, timeouts and 5xx answers.
+    checks the server's output against the grammar it was given.  The frame is derived like the local backends'
+    (:func:`~regionreasoner.policies.families.derive_frame`) from the ``tokenizer`` checkpoint folder when it is
+    one, with the served ``model`` name for the name rule; without a folder it is guessed from ``model``.
+    ``timeout`` is per request in seconds; ``retries`` bounds the retries of one request after connection errors,
+    timeouts and 5xx answers.
     """
 
     def __init__(
@@ -90,7 +76,7 @@ class OpenAIPolicy(Policy):
         root = base_url.rstrip("/")
         self.url = root if root.endswith("/v1") else root + "/v1"
         self.name = model
-        self.frame = _frame(model, tokenizer, frame)
+        self.frame = derive_frame(tokenizer, name=model, override=frame)
         self._images = PreparedImages(self.prepare_image)
         self.prompt_template = prompt_template
         self.retries = retries

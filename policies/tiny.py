@@ -22,7 +22,16 @@ from regionreasoner.core.errors import ConfigError
 from regionreasoner.core.prompts import PROMPTS
 from regionreasoner.core.protocol import AnswerObject, format_action
 
-__all__ = ["QWEN_CHAT_TEMPLATE", "TINY_FAMILIES", "TinyFamily", "build_tiny_model", "tiny_model_path"]
+__all__ = [
+    "QWEN_CHAT_TEMPLATE",
+    "TINY_FAMILIES",
+    "UNTRAINED_MARKER",
+    "TinyFamily",
+    "build_tiny_model",
+    "is_untrained_checkpoint",
+    "set_pixel_limits",
+    "tiny_model_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +39,15 @@ TinyFamily = Literal["qwen2.5-vl", "qwen3-vl", "llava"]
 TINY_FAMILIES: tuple[TinyFamily, ...] = ("qwen2.5-vl", "qwen3-vl", "llava")
 """``llava`` (CLIP vision tower + Llama text) exercises the generic path: its processor builds the inputs."""
 _RECIPE_VERSION = "1"
+
+UNTRAINED_MARKER = "regionreasoner_tiny.json"
+"""File a tiny random checkpoint carries in its folder: its weights are untrained."""
+
+
+def is_untrained_checkpoint(model: str | Path) -> bool:
+    """True when ``model`` is a checkpoint folder holding :data:`UNTRAINED_MARKER` (random, untrained weights)."""
+    return (Path(model) / UNTRAINED_MARKER).is_file()
+
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -235,7 +253,7 @@ def build_tiny_model(path: str | Path, family: TinyFamily = "qwen2.5-vl", *, see
         _build_llava(out, seed)
     else:
         _build_qwen(out, family, seed)
-    (out / "regionreasoner_tiny.json").write_text(
+    (out / UNTRAINED_MARKER).write_text(
         json.dumps({"family": family, "seed": seed, "recipe": _RECIPE_VERSION, "untrained": True}, indent=2)
     )
     return out
@@ -269,6 +287,27 @@ def _build_qwen(out: Path, family: TinyFamily, seed: int) -> None:
     (out / "chat_template.jinja").write_text(QWEN_CHAT_TEMPLATE)
 
 
+def set_pixel_limits(path: str | Path, *, min_pixels: int, max_pixels: int) -> Path:
+    """Give a built checkpoint's image processor other smart-resize pixel limits; returns the folder.
+
+    The limits are written where transformers reads the image-processor settings (the ``image_processor`` entry of
+    ``processor_config.json`` when there is one, else ``preprocessor_config.json``) as top-level ``min_pixels`` /
+    ``max_pixels``, the spelling of the released Qwen2.5-VL checkpoints, which transformers prefers over the
+    ``size`` entry the build wrote (left as it is).  A LLaVA's CLIP image processor does not use them.
+    """
+    out = Path(path)
+    nested = out / "processor_config.json"
+    if nested.is_file() and "image_processor" in (data := json.loads(nested.read_text())):
+        data["image_processor"].update(min_pixels=min_pixels, max_pixels=max_pixels)
+        nested.write_text(json.dumps(data, indent=2))
+        return out
+    flat = out / "preprocessor_config.json"
+    data = json.loads(flat.read_text())
+    data.update(min_pixels=min_pixels, max_pixels=max_pixels)
+    flat.write_text(json.dumps(data, indent=2))
+    return out
+
+
 def _cache_root() -> Path:
     if root := os.environ.get("REGIONREASONER_CACHE"):
         return Path(root)
@@ -286,7 +325,7 @@ def tiny_model_path(family: TinyFamily = "qwen2.5-vl", *, seed: int = 0, cache_d
     key = hashlib.sha256(f"{family}:{seed}:{_RECIPE_VERSION}".encode()).hexdigest()[:12]
     root = Path(cache_dir) if cache_dir is not None else _cache_root()
     target = root / "models" / f"tiny-{family}-{key}"
-    if (target / "regionreasoner_tiny.json").is_file():
+    if (target / UNTRAINED_MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tiny-{family}-", dir=target.parent))
@@ -296,7 +335,7 @@ def tiny_model_path(family: TinyFamily = "qwen2.5-vl", *, seed: int = 0, cache_d
         try:
             tmp.rename(target)
         except OSError:
-            if not (target / "regionreasoner_tiny.json").is_file():
+            if not (target / UNTRAINED_MARKER).is_file():
                 raise
     finally:
         if tmp.exists():

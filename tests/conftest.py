@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import ipaddress
 import os
@@ -16,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -29,6 +30,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OTEL_SDK_DISABLED", "false")
+
+
+def _load_lane_plugin() -> ModuleType:
+    """tests/_lane.py, loaded by path: tests/ is not a package, and ``--import-mode=importlib`` adds no path."""
+    spec = importlib.util.spec_from_file_location("regionreasoner_tests_lane", Path(__file__).with_name("_lane.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# `--lane NAME` (every Makefile lane passes one): a run in which no test passed fails, naming the lane.
+_lane = _load_lane_plugin()
+pytest_addoption = _lane.pytest_addoption
+pytest_configure = _lane.pytest_configure
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

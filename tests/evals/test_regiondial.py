@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import math
 import os
@@ -10,8 +11,10 @@ import pytest
 from regionreasoner.core.errors import InputError
 from regionreasoner.core.geometry import Box
 from regionreasoner.core.masks import decode_rle, encode_rle
+from regionreasoner.evals.cli import main as eval_cli
 from regionreasoner.evals.regiondial import (
     CONTEXT_PLACEHOLDER,
+    CONTEXT_PLACEHOLDER_2,
     BenchDialogue,
     BenchmarkFormatError,
     BenchTurn,
@@ -30,6 +33,10 @@ needs_official = pytest.mark.skipif(
     not (OFFICIAL / "refcocog.json").is_file(),
     reason=f"official RegionDial-Bench question files not present at {OFFICIAL} (not part of the project)",
 )
+# A few dozen official dialogues, vendored with their quirks (tests/data/regiondial/README.md): the tests of the real
+# format below run in every CI; the ones above check the full files where they are present.
+EXCERPT = Path(__file__).resolve().parents[1] / "data/regiondial"
+TEMPLATE = "refcocog_test_multi_bbox_images/{image_id}.jpg"
 
 
 @needs_official
@@ -80,6 +87,91 @@ def test_official_example_context_rule() -> None:
     )
     assert resolve_context(dialogue, 4, predictions) == (Box(9, 9, 121, 255), "gt")
     assert resolve_context(dialogue, 0, predictions) is None
+
+
+def test_excerpt_refcocoplus_counts() -> None:
+    stats = regiondial_stats(load_regiondial(EXCERPT / "refcocoplus.json"))
+    assert (stats["images"], stats["dialogues"], stats["turns"], stats["turns_citing"]) == (18, 18, 69, 34)
+    assert stats["turns_per_round"] == [18, 18, 8, 5, 5, 3, 3, 3, 2, 2, 1, 1]
+    assert (stats["placeholder_without_context"], stats["context_without_placeholder"]) == (1, 2)
+    assert stats["turns_with_masks"] == 0 and stats["missing_image_path"] == 0  # the official files hold no masks
+    for rephrased in ("refcocoplus_r1.json", "refcocoplus_r2.json"):
+        copy = load_regiondial(EXCERPT / rephrased)
+        assert [d.image_id for d in copy] == [d.image_id for d in load_regiondial(EXCERPT / "refcocoplus.json")]
+        assert regiondial_stats(copy)["turns_per_round"] == stats["turns_per_round"]
+
+
+def test_excerpt_refcocog_counts_and_quirks() -> None:
+    path = EXCERPT / "refcocog.json"
+    with pytest.raises(BenchmarkFormatError, match=r"image_id 59034 .*missing field 'image_path'.*image_path_template"):
+        load_regiondial(path)
+    with pytest.raises(BenchmarkFormatError, match=r"image_id 151699 .* turn 1: context_from_turn=1 does not point"):
+        load_regiondial(path, image_path_template=TEMPLATE)
+    dialogues = load_regiondial(path, allow_forward_context=True, image_path_template=TEMPLATE)
+    stats = regiondial_stats(dialogues)
+    assert (stats["images"], stats["dialogues"], stats["turns"], stats["turns_citing"]) == (24, 24, 75, 48)
+    assert stats["turns_per_round"] == [24, 24, 12, 7, 3, 2, 1, 1, 1]
+    assert stats["context_not_earlier"] == 4 and stats["second_context"] == 1
+    assert (stats["placeholder_without_context"], stats["context_without_placeholder"]) == (1, 2)
+    by_id = {d.image_id: d for d in dialogues}
+    assert by_id[151699].turns[1].context_from_turn == 1  # cites itself: filled with its own GT box
+    assert resolve_context(by_id[151699], 1, {0: [Box(0, 0, 1, 1)]}) == (by_id[151699].turns[1].gt_box, "gt")
+    second = by_id[188911].turns
+    assert (second[2].context_from_turn, second[2].context_from_turn_2) == (0, 1)
+    assert CONTEXT_PLACEHOLDER_2 in second[2].question  # never filled by the official script
+    # the derived image paths are the ones the rephrased copy of the file spells out
+    rephrased = load_regiondial(EXCERPT / "refcocog_r1.json", allow_forward_context=True)
+    assert [d.image_path for d in dialogues] == [d.image_path for d in rephrased]
+    lenient = load_regiondial(path, allow_forward_context=True, require_image_path=False)
+    assert regiondial_stats(lenient)["missing_image_path"] == 11
+    assert sum(d.image_path is None for d in lenient) == 11
+
+
+def test_excerpt_example_context_rule() -> None:
+    (dialogue,) = load_regiondial(EXCERPT / "example.json")
+    assert dialogue.image_id == 12424 and len(dialogue.turns) == 5
+    predictions = {0: [Box(100.4, 7, 220.6, 253)], 1: [], 2: [Box(1, 1, 5, 5)]}
+    resolved = resolve_context(dialogue, 3, predictions)
+    assert resolved is not None and resolved[1] == "pred"
+    assert fill_context(dialogue.turns[3].question, context_box_text(resolved[0])) == (
+        "Find the person closer to the front person [100, 7, 221, 253]."
+    )
+    assert resolve_context(dialogue, 4, predictions) == (Box(9, 9, 121, 255), "gt")
+
+
+def test_excerpt_through_the_cli_stats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert eval_cli(["stats", str(EXCERPT / "refcocog.json")]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["images"], stats["turns"], stats["missing_image_path"]) == (24, 75, 11)
+    assert eval_cli(["stats", "--strict", str(EXCERPT / "refcocog.json")]) == 2
+    assert "image_path" in capsys.readouterr().err
+
+
+def test_excerpt_is_small_and_has_no_masks() -> None:
+    files = sorted(EXCERPT.glob("*.json"))
+    assert {f.name for f in files} == {
+        "example.json",
+        "refcocog.json",
+        "refcocog_r1.json",
+        "refcocoplus.json",
+        "refcocoplus_r1.json",
+        "refcocoplus_r2.json",
+    }
+    assert sum(f.stat().st_size for f in files) < 200_000
+    for f in files:
+        assert all("masks" not in turn for d in json.loads(f.read_text()) for turn in d["conversational_turns"])
+
+
+@needs_official
+def test_excerpt_is_cut_from_the_official_files(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("cut_excerpt", EXCERPT / "cut_excerpt.py")
+    assert spec is not None and spec.loader is not None
+    cut = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cut)
+    assert cut.main([str(OFFICIAL), str(tmp_path)]) == 0
+    for made in sorted(tmp_path.iterdir()):
+        assert made.read_bytes() == (EXCERPT / made.name).read_bytes(), f"{made.name} differs from its cut"
+    assert {p.name for p in tmp_path.iterdir()} == {p.name for p in EXCERPT.glob("*.json")}
 
 
 def test_resolve_context_uses_gt_for_forward_references() -> None:

@@ -1,6 +1,8 @@
 """TransformersPolicy on tiny random Qwen2.5-VL and Qwen3-VL: KV reuse is exact, pieces equal one shot."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -13,6 +15,9 @@ from regionreasoner.core.prompts import get_prompt
 from regionreasoner.core.protocol import parse_action
 from regionreasoner.policies.base import ImageSlot, Message, PolicyRequest, SamplingParams, TurnConstraint
 from regionreasoner.policies.transformers_policy import TransformersPolicy
+
+KvCheck = Callable[[TransformersPolicy, PolicyRequest], tuple[Any, Any]]
+"""The ``kv_check`` fixture (tests/policies/conftest.py): (continued, full) next-token logits."""
 
 LIMITS = {"scene": 50, "focus": 30, "think": 60}
 
@@ -50,7 +55,7 @@ def test_family_frames(tiny_qwen25: Path, tiny_qwen3: Path) -> None:
 
 
 def test_four_pieces_equal_one_shot_and_logits_match_a_full_forward(
-    policy: TransformersPolicy, image: LoadedImage
+    policy: TransformersPolicy, image: LoadedImage, kv_check: KvCheck
 ) -> None:
     policy.reset_sessions()
     one = policy.complete(make_request(policy, image))
@@ -65,7 +70,7 @@ def test_four_pieces_equal_one_shot_and_logits_match_a_full_forward(
         text += piece.text
         ids += list(piece.token_ids or ())
         if stop:
-            continued, full = policy.kv_check(make_request(policy, image, text))
+            continued, full = kv_check(policy, make_request(policy, image, text))
             assert torch.max(torch.abs(continued - full)).item() < 1e-4
             assert torch.equal(continued.argmax(), full.argmax())
     assert ids == list(one.token_ids) and text == one.text
@@ -73,15 +78,17 @@ def test_four_pieces_equal_one_shot_and_logits_match_a_full_forward(
     assert parsed.ok and parsed.problems == []
 
 
-def test_continuation_with_several_new_tokens_is_exact(policy: TransformersPolicy, image: LoadedImage) -> None:
+def test_continuation_with_several_new_tokens_is_exact(
+    policy: TransformersPolicy, image: LoadedImage, kv_check: KvCheck
+) -> None:
     policy.reset_sessions()
     first = policy.complete(make_request(policy, image, "", ("</scene>",)))
     # Text the model did not write (several tokens) continues the same session.
     prefix = first.text + "\n<focus> a red ball on green grass"
-    continued, full = policy.kv_check(make_request(policy, image, prefix))
+    continued, full = kv_check(policy, make_request(policy, image, prefix))
     assert torch.max(torch.abs(continued - full)).item() < 1e-4
     # A prefix that diverges from the session crops the cache back to the common tokens.
-    continued, full = policy.kv_check(make_request(policy, image, "<scene> something else </scene>"))
+    continued, full = kv_check(policy, make_request(policy, image, "<scene> something else </scene>"))
     assert torch.max(torch.abs(continued - full)).item() < 1e-4
 
 
@@ -111,7 +118,7 @@ def test_missing_weights_name_the_fix(tmp_path: Path) -> None:
         TransformersPolicy(tmp_path / "empty")
 
 
-def test_generic_family_through_its_processor(tiny_llava: Path, image: LoadedImage) -> None:
+def test_generic_family_through_its_processor(tiny_llava: Path, image: LoadedImage, kv_check: KvCheck) -> None:
     policy = TransformersPolicy(tiny_llava)
     assert policy.family.name == "generic" and policy.frame == NormalizedFrame(1000)
     request = make_request(policy, image)
@@ -125,6 +132,6 @@ def test_generic_family_through_its_processor(tiny_llava: Path, image: LoadedIma
         text += piece.text
         ids += list(piece.token_ids or ())
         if stop:
-            continued, full = policy.kv_check(make_request(policy, image, text))
+            continued, full = kv_check(policy, make_request(policy, image, text))
             assert torch.max(torch.abs(continued - full)).item() < 1e-4
     assert ids == list(one.token_ids or ())
