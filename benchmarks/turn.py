@@ -9,7 +9,8 @@
   (LangGraph's own work: wall time minus the node spans and the checkpoint write), ``checkpoint_write`` (the
   checkpointer's put/put_writes), ``sql_transaction`` (the memory's append_turn), ``parse`` (parse_action) and
   ``nodes_other`` (the rest of the nodes' bodies); ``tracing`` is the difference to an interleaved agent whose
-  tracer provider exports nothing.
+  tracer provider makes no spans.  ``p2_langgraph_floor_ms_p50`` is LangGraph alone (six trivial nodes in a chain,
+  the same State schema, SQLite checkpointer and durability), interleaved: the part no change here can remove.
 * ``p4_round7_vs_round1``: turn time of round 7 over round 1 of one dialogue (tiny model, every round citing the
   previous region, so all rounds have the same four sections); medians over several dialogues.
 
@@ -19,6 +20,7 @@ Usage: ``.venv/bin/python benchmarks/turn.py [--reps 9] [--dialogues 3]``
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -137,11 +139,37 @@ class _Timer:
         return out
 
 
+def _langgraph_floor(d: Path) -> Callable[[], None]:
+    """One invocation of LangGraph alone: the floor under P2.
+
+    The turn's six nodes in a chain, doing nothing, on the same State schema, SQLite checkpointer (WAL) and
+    durability as the agent, on one thread.
+    """
+    from langgraph.graph import END, START, StateGraph
+
+    from regionreasoner.agent.checkpoint import make_checkpointer
+    from regionreasoner.agent.state import InputState, OutputState, State, TurnWork
+    from regionreasoner.memory import RegionMemory
+
+    names = ["resolve", "scene", "think", "answer", "ground", "remember"]
+    b = StateGraph(State, input_schema=InputState, output_schema=OutputState)
+    for name in names:
+        b.add_node(name, (lambda s: {"work": TurnWork(key="k")}) if name == "resolve" else (lambda s: {}))
+    b.add_edge(START, names[0])
+    for x, y in itertools.pairwise(names):
+        b.add_edge(x, y)
+    b.add_edge(names[-1], END)
+    (d / "floor").mkdir()
+    graph = b.compile(checkpointer=make_checkpointer(RegionMemory(f"sqlite:///{d}/floor/memory.db")))
+    config: Any = {"configurable": {"thread_id": "floor"}}
+    return lambda: graph.invoke(InputState(question="q"), config, durability="exit")
+
+
 def p2(turns: int) -> dict[str, Any]:
     """Framework overhead per turn, and where it goes (see the module docstring)."""
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import NoOpTracerProvider
 
     import regionreasoner.agent.nodes as nodes
 
@@ -150,7 +178,7 @@ def p2(turns: int) -> dict[str, Any]:
         d = Path(tmp)
         traced = configure_tracing(jsonl_path=d / "trace.jsonl")
         full, full_dlg = _scripted_agent(d, "full", turns + warm, traced)
-        quiet, quiet_dlg = _scripted_agent(d, "untraced", turns + warm, TracerProvider())  # no span processor
+        quiet, quiet_dlg = _scripted_agent(d, "untraced", turns + warm, NoOpTracerProvider())  # no spans at all
         # The instrumented agent: the same set-up, with timers around the parts and spans kept in memory.
         spans = InMemorySpanExporter()
         traced_mem = configure_tracing(jsonl_path=d / "trace-parts.jsonl")
@@ -162,10 +190,15 @@ def p2(turns: int) -> dict[str, Any]:
         parts.memory.append_turn = timer.wrap("sql_transaction", parts.memory.append_turn)  # type: ignore[method-assign]
         parse = nodes.parse_action
         nodes.parse_action = timer.wrap("parse", parse)  # type: ignore[assignment]
-        totals: dict[str, list[float]] = {"full": [], "untraced": [], "parts": []}
+        floor = _langgraph_floor(d)
+        totals: dict[str, list[float]] = {"full": [], "untraced": [], "parts": [], "floor": []}
         breakdown: list[dict[str, float]] = []
         try:
             for i in range(turns + warm):
+                t0 = time.perf_counter()
+                floor()
+                if i >= warm:
+                    totals["floor"].append(ms(t0))
                 for name, dialogue in (("full", full_dlg), ("untraced", quiet_dlg), ("parts", parts_dlg)):
                     spans.clear()
                     t0 = time.perf_counter()
@@ -203,13 +236,15 @@ def p2(turns: int) -> dict[str, Any]:
     med = {k: statistics.median(v) for k, v in totals.items()}
     part_ms = {k: round(statistics.median(b[k] for b in breakdown), 3) for k in breakdown[0]}
     # Tracing runs partly in the batch processor's thread, so it is measured as the difference of two agents
-    # interleaved turn by turn: one exporting every span to JSON lines, one whose provider has no processor.
+    # interleaved turn by turn: one exporting every span to JSON lines, one whose provider makes no spans at all.
     part_ms["tracing"] = round(med["full"] - med["untraced"], 3)
     return {
         "p2_overhead_ms_p50": round(med["full"], 2),
         "p2_overhead_ms_p90": round(sorted(totals["full"])[int(0.9 * len(totals["full"]))], 2),
         "p2_untraced_ms_p50": round(med["untraced"], 2),
         "p2_parts_ms_p50": part_ms,
+        "p2_langgraph_floor_ms_p50": round(med["floor"], 2),
+        "p2_over_floor": round(med["full"] / med["floor"], 2),
     }
 
 
