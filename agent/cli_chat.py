@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from regionreasoner.agent.api import DialogueSession, RegionAgent
 from regionreasoner.core.errors import InputError, RegionNotFoundError
-from regionreasoner.core.types import Turn
+from regionreasoner.core.types import Severity, Turn
 
 __all__ = ["ChatScript", "load_script", "print_turn", "run_chat"]
 
@@ -67,7 +67,9 @@ def print_turn(dialogue: DialogueSession, question: str, out: TextIO | None = No
     out.write(f"; tokens: {turn.usage.prompt_tokens} in ({turn.usage.cached_tokens} cached), ")
     out.write(f"{turn.usage.generated_tokens} out; {turn.usage.latency_ms / 1000:.2f} s in the model\n")
     for p in turn.problems:
-        out.write(f"  {p.severity.value}: {p.message}\n")
+        # A problem of the model's output (data recorded with the turn), not a warning of the program: say whose.
+        what = "fails the turn" if p.severity is Severity.ERROR else "recorded"
+        out.write(f"  model output [{p.kind.value}, {what}]: {p.message}\n")
     for r in turn.regions:
         point = _fmt_box(r.point) if r.point is not None else "-"
         out.write(f"  {r.id}: box={_fmt_box(r.box)} point={point}\n")

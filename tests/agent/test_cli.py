@@ -88,3 +88,25 @@ def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 def test_errors_become_exit_status_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade", "--url", "mysql://nope"]) == 2
     assert "regionreasoner: error:" in capsys.readouterr().err
+
+
+def test_demo_prints_no_warning(model_cache: Path, tiny_qwen25: Path, tmp_path: Path) -> None:
+    """`make demo` runs this command: neither Python warnings (transformers', the project's) nor logged warnings."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("REGIONREASONER_MODEL", "PYTHONWARNINGS")}
+    env["REGIONREASONER_CACHE"] = str(model_cache)
+    script = Path(sys.executable).with_name("regionreasoner")
+    done = subprocess.run(
+        [sys.executable, "-W", "default", str(script), "demo", "--out", str(tmp_path / "demo")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = (done.stdout + done.stderr).replace(str(tmp_path), "<tmp>")  # the folder is named after this test
+    assert "Warning" not in printed and "WARNING" not in printed and "warning" not in printed.lower(), printed
