@@ -147,22 +147,22 @@ def check_citations(
     regions that no citation matched.  Matching uses the integers the prompt showed, as the RegionReasoner
     R_ref reward does, so an off-by-one citation is a hallucination.
     """
-    rendered = {name: _as_rendered(box) for name, box in references.items()}
-    checks: list[CitationCheck] = []
-    matched: set[str] = set()
-    for box in cited:
-        key = tuple(float(v) for v in box)
-        region = next((name for name, ref in rendered.items() if ref == key), None)
-        if region is not None:
-            matched.add(region)
-        checks.append(CitationCheck(model_box=(key[0], key[1], key[2], key[3]), region=region))
+    names = list(references)
+    hits = _match_boxes(cited, [references[n] for n in names])
+    checks = [CitationCheck(model_box=box, region=None if i is None else names[i]) for box, i in hits]
+    matched = {names[i] for _, i in hits if i is not None}
     missing = [name for name in references if name not in matched]
     return checks, missing
 
 
-def _as_rendered(box: Sequence[float]) -> tuple[float, ...]:
-    """The integers ``render_bbox`` shows for ``box``, as floats (the form cited boxes are compared in)."""
-    return tuple(float(math.floor(v + 0.5)) for v in box)
+def _match_boxes(cited: Sequence[Coords4], boxes: Sequence[Sequence[float]]) -> list[tuple[Coords4, int | None]]:
+    """Each cited box (as floats) with the index of the first of ``boxes`` whose rendered integers it equals."""
+    rendered = [tuple(float(math.floor(v + 0.5)) for v in box) for box in boxes]
+    out: list[tuple[Coords4, int | None]] = []
+    for box in cited:
+        key = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+        out.append((key, next((i for i, ref in enumerate(rendered) if ref == key), None)))
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,16 +216,7 @@ def match_references(
     The rule is the same exact-integer rule (the R_ref reward's): a cited box verifies a reference only when it
     equals the integers the prompt showed.
     """
-    matches: list[ReferenceMatch] = []
-    matched: set[int] = set()
-    for box in cited:
-        key = tuple(float(v) for v in box)
-        hit = next((i for i, ref in enumerate(references) if _as_rendered(ref.box) == key), None)
-        if hit is not None:
-            matched.add(hit)
-        matches.append(
-            ReferenceMatch(
-                model_box=(key[0], key[1], key[2], key[3]), reference=None if hit is None else references[hit]
-            )
-        )
+    hits = _match_boxes(cited, [ref.box for ref in references])
+    matches = [ReferenceMatch(model_box=box, reference=None if i is None else references[i]) for box, i in hits]
+    matched = {i for _, i in hits if i is not None}
     return matches, [ref for i, ref in enumerate(references) if i not in matched]
