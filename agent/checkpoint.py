@@ -1,8 +1,13 @@
 """Checkpointers for the turn graph: SQLite beside the region memory by default, Postgres by URL.
 
-The state holds the turn in progress (:class:`~regionreasoner.agent.state.TurnWork`, with its typed references) and
-pydantic types of :mod:`regionreasoner.core.types` (turns, problems, regions); the serializer
-allows exactly those classes to be restored from a checkpoint, and nothing else beyond LangGraph's safe set.
+The state holds the caller's input (:class:`~regionreasoner.agent.state.InputState`, in the checkpoint a run starts
+from), the turn in progress (:class:`~regionreasoner.agent.state.TurnWork`, with its typed references) and pydantic
+types of :mod:`regionreasoner.core.types` (turns, problems, regions); the serializer allows exactly those classes to
+be restored from a checkpoint, and nothing else beyond LangGraph's safe set, and never loads a pickle.
+
+A checkpoint database is a file: whoever can write to it chooses what a permissive deserializer constructs
+(LangGraph's default revives any ``module.name(arg)``, ``os.system`` included).  So every checkpointer the agent
+uses **or is given** gets :func:`serializer`: :func:`make_checkpointer` installs it on a caller's checkpointer too.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from regionreasoner.core.errors import ConfigError
 from regionreasoner.memory import RegionMemory
 
-__all__ = ["STATE_TYPES", "make_checkpointer", "serializer"]
+__all__ = ["STATE_TYPES", "make_checkpointer", "secure", "serializer"]
 
 STATE_TYPES: tuple[tuple[str, str], ...] = (
     *(
@@ -32,6 +37,7 @@ STATE_TYPES: tuple[tuple[str, str], ...] = (
             "Usage",
         )
     ),
+    ("regionreasoner.agent.state", "InputState"),
     ("regionreasoner.agent.state", "TurnWork"),
     ("regionreasoner.core.citations", "Reference"),
     ("regionreasoner.core.geometry", "Box"),
@@ -42,23 +48,54 @@ STATE_TYPES: tuple[tuple[str, str], ...] = (
 
 
 def serializer() -> Any:
-    """LangGraph's JSON-plus serializer, allowed to restore :data:`STATE_TYPES`."""
+    """LangGraph's JSON-plus serializer, allowed to restore :data:`STATE_TYPES` (and LangGraph's safe types) only.
+
+    No pickle fallback (a ``pickle`` checkpoint raises instead of being loaded), and no JSON constructors beyond
+    LangGraph's safe set.
+    """
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-    return JsonPlusSerializer(allowed_msgpack_modules=list(STATE_TYPES))
+    return JsonPlusSerializer(pickle_fallback=False, allowed_msgpack_modules=list(STATE_TYPES))
+
+
+def secure(saver: Any) -> Any:
+    """``saver`` (a caller's LangGraph checkpointer) with :func:`serializer` installed in place; returns it.
+
+    LangGraph's own serializer (the default) is replaced; an ``EncryptedSerializer`` keeps its cipher around the
+    allow-listed serializer.  Any other serializer is refused: the agent cannot tell what it would construct.
+    """
+    from langgraph.checkpoint.serde.base import maybe_add_typed_methods
+    from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    current = getattr(saver, "serde", None)
+    if type(current) is JsonPlusSerializer:
+        saver.serde = maybe_add_typed_methods(serializer())
+    elif isinstance(current, EncryptedSerializer) and type(current.serde) is JsonPlusSerializer:
+        saver.serde = maybe_add_typed_methods(EncryptedSerializer(current.cipher, serializer()))
+    else:
+        raise ConfigError(
+            f"checkpointer {type(saver).__name__} uses serializer {type(current).__name__}, which the agent cannot "
+            "restrict to the types a turn's state holds",
+            hint="pass a LangGraph checkpointer with its default serializer (or an EncryptedSerializer around it); "
+            "the agent installs regionreasoner.agent.checkpoint.serializer() on it",
+        )
+    return saver
 
 
 def make_checkpointer(memory: RegionMemory, checkpoints: str | Path | Any | None = None) -> Any:
     """A checkpointer for ``memory``'s dialogues.
 
-    ``checkpoints``: a ready LangGraph checkpointer (returned as is), a SQLite file path, a Postgres URL, or None:
-    ``checkpoints.db`` beside a SQLite memory file, the memory's own database for Postgres, and in-memory
-    checkpoints for an in-memory SQLite memory.
+    ``checkpoints``: a ready LangGraph checkpointer (its serializer replaced by :func:`serializer`, see
+    :func:`secure`), a SQLite file path, a Postgres URL, or None: ``checkpoints.db`` beside a SQLite memory file, the
+    memory's own database for Postgres, and in-memory checkpoints for an in-memory SQLite memory.  Every one
+    restores only :data:`STATE_TYPES`.  SQLite checkpoint files get the memory's settings
+    (:func:`regionreasoner.memory.engine.tune_sqlite`: the same 30 s busy timeout, WAL, ``synchronous=NORMAL``).
     """
     from langgraph.checkpoint.memory import InMemorySaver
 
     if checkpoints is not None and not isinstance(checkpoints, (str, Path)):
-        return checkpoints
+        return secure(checkpoints)
     if checkpoints is None:
         url = memory.url
         if url.get_backend_name() == "postgresql":
@@ -83,10 +120,12 @@ def make_checkpointer(memory: RegionMemory, checkpoints: str | Path | Any | None
         return saver
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from regionreasoner.memory.engine import tune_sqlite
+    from regionreasoner.memory.engine import BUSY_TIMEOUT_MS, tune_sqlite
 
     Path(text).parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(text, check_same_thread=False)
+    # One lock-timeout policy for memory and checkpoints: sqlite3's default of 5 s would let a turn commit to the
+    # memory and then fail on its checkpoint under the same contention the memory waits out.
+    db = sqlite3.connect(text, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     # The memory's settings (WAL, synchronous=NORMAL, busy timeout): a checkpoint commit then costs tens of
     # microseconds instead of an fsync (milliseconds), and survives the process being killed all the same.
     tune_sqlite(db)

@@ -10,6 +10,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from regionreasoner.agent.cli_args import (
+    OneLineParser,
+    check_memory_url,
+    device_name,
+    existing_file,
+    output_folder,
+    run_command,
+)
 from regionreasoner.core.errors import RegionReasonerError
 
 __all__ = ["main"]
@@ -18,6 +26,7 @@ __all__ = ["main"]
 def _cmd_db(args: argparse.Namespace) -> int:
     from regionreasoner.memory.migrate import current, upgrade
 
+    check_memory_url(args.url, "--url")
     if args.db_command == "upgrade":
         revision = upgrade(args.url)
         print(json.dumps({"url": args.url or "default", "revision": revision}))
@@ -42,43 +51,61 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_chat(args: argparse.Namespace) -> int:
     from regionreasoner.agent.api import RegionAgent
-    from regionreasoner.agent.cli_chat import load_script, run_chat
+    from regionreasoner.agent.cli_chat import check_out_image, load_script, run_chat
     from regionreasoner.agent.context import load_policy
     from regionreasoner.policies.base import Policy
     from regionreasoner.policies.scripted import ScriptedPolicy
 
-    _quiet_transformers()
+    # Everything the user typed is checked before the model loads (which can take minutes).
+    out = Path(args.out) if args.out else Path(Path(args.image).stem + ".regions.png")
+    check_out_image(out)
     script = load_script(Path(args.script)) if args.script else None
+    check_memory_url(args.memory, "--memory")
+    _quiet_transformers()
     policy: Policy
     if script is not None and script.turns is not None:
         policy = ScriptedPolicy(script.turns, frame=args.frame)
     else:
         policy = load_policy(args.model or os.environ.get("REGIONREASONER_MODEL") or "tiny", frame=args.frame)
-    out = Path(args.out) if args.out else Path(Path(args.image).stem + ".regions.png")
     with RegionAgent(policy, memory=args.memory) as agent:
-        run_chat(agent, args.image, script=script, out_image=out, dialogue_id=args.dialogue)
+        outcome = run_chat(agent, args.image, script=script, out_image=out, dialogue_id=args.dialogue)
+    if outcome.bugs:
+        print(
+            f"regionreasoner: {outcome.bugs} of {outcome.asked} turns failed with an unexpected error "
+            "(a bug: see the tracebacks above)",
+            file=sys.stderr,
+        )
+        return 1
+    if outcome.failed:
+        raise RegionReasonerError(f"{len(outcome.failed)} of {outcome.asked} turns failed: {outcome.failed[0]}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``regionreasoner`` command."""
-    parser = argparse.ArgumentParser(prog="regionreasoner", description=__doc__)
+    parser = OneLineParser(prog="regionreasoner", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the three-turn demo dialogue and write demo-output/")
-    demo.add_argument("--out", default="demo-output", help="output folder, recreated (default: demo-output)")
+    demo.add_argument(
+        "--out",
+        type=output_folder,
+        default="demo-output",
+        help="output folder, recreated (a previous demo output or an empty folder; default: demo-output)",
+    )
     demo.add_argument(
         "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
     )
-    demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    demo.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     demo.set_defaults(func=_cmd_demo)
     chat = sub.add_parser("chat", help="talk about an image, interactively or from a script")
-    chat.add_argument("image", help="the image (a path)")
+    chat.add_argument("image", type=existing_file, help="the image (a path)")
     chat.add_argument(
         "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
     )
     chat.add_argument(
         "--script",
+        type=existing_file,
         default=None,
         help="questions: a text file (one a line) or JSON with 'questions'"
         " and optionally 'turns' (scripted policy outputs)",
@@ -98,14 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit status (2 with a one-line message on a RegionReasonerError)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    """Entry point; returns the exit status: 2 with a one-line message for a user's mistake, 1 for a bug."""
     try:
-        return int(args.func(args))
-    except RegionReasonerError as exc:
-        print(f"regionreasoner: error: {exc}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0), or a usage error (2) whose one line is printed
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    return run_command("regionreasoner", args.func, args)
 
 
 if __name__ == "__main__":

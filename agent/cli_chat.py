@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from regionreasoner.agent.api import DialogueSession, RegionAgent
-from regionreasoner.core.errors import InputError, RegionNotFoundError
+from regionreasoner.core.errors import InputError, NotFoundError, RegionReasonerError
 from regionreasoner.core.types import Severity, Turn
 
-__all__ = ["ChatScript", "load_script", "print_turn", "run_chat"]
+__all__ = ["ChatOutcome", "ChatScript", "check_out_image", "load_script", "print_turn", "run_chat"]
 
 
 @dataclass(frozen=True)
@@ -24,18 +26,70 @@ class ChatScript:
     turns: list[str] | None = None
 
 
+_SCRIPT_HINT = (
+    "pass --script a UTF-8 text file (one question a line) or a .json file "
+    '{"questions": ["..."], "turns": ["..."]} (turns optional)'
+)
+
+
+def _strings(data: dict[str, Any], key: str, path: Path) -> list[str] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{path}: {key!r} must be a list of strings", hint=_SCRIPT_HINT)
+    return value
+
+
 def load_script(path: Path) -> ChatScript:
-    """A ``.json`` file ``{"questions": [...], "turns": [...]}`` (turns optional), or text: one question a line."""
-    text = path.read_text(encoding="utf-8")
+    """A ``.json`` file ``{"questions": [...], "turns": [...]}`` (turns optional), or text: one question a line.
+
+    Raises :class:`~regionreasoner.core.errors.InputError` naming the file when it cannot be read, is not UTF-8,
+    not valid JSON, not of that shape, or holds no question.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})", hint=_SCRIPT_HINT) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", hint=_SCRIPT_HINT) from exc
     if path.suffix == ".json":
-        data = json.loads(text)
-        if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
-            raise InputError(f"{path}: expected {{'questions': [...], 'turns': [...]}}")
-        turns = data.get("turns")
-        return ChatScript(
-            questions=[str(q) for q in data["questions"]], turns=[str(t) for t in turns] if turns else None
-        )
-    return ChatScript(questions=[line.strip() for line in text.splitlines() if line.strip()])
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path} is not valid JSON ({exc})", hint=_SCRIPT_HINT) from exc
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}", hint=_SCRIPT_HINT)
+        questions = _strings(data, "questions", path)
+        if questions is None:
+            raise InputError(f"{path}: 'questions' is missing", hint=_SCRIPT_HINT)
+        turns = _strings(data, "turns", path)
+        script = ChatScript(questions=[q.strip() for q in questions if q.strip()], turns=turns or None)
+    else:
+        script = ChatScript(questions=[line.strip() for line in text.splitlines() if line.strip()])
+    if not script.questions:
+        raise InputError(f"{path} holds no question", hint=_SCRIPT_HINT)
+    return script
+
+
+def check_out_image(path: Path) -> None:
+    """Refuse an ``--out`` that cannot take the annotated image, before anything runs (InputError naming it)."""
+    from PIL import Image
+
+    hint = "pass --out an image file path such as annotated.png"
+    if path.is_dir():
+        raise InputError(f"--out {path} is a folder", hint=hint)
+    Image.init()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(f"--out {path}: {path.suffix or 'no suffix'} is not an image format PIL writes", hint=hint)
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"--out {path} lies under the file {parent}", hint=hint)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"--out {path}: cannot write into {parent}", hint=hint)
+            return
 
 
 def _fmt_box(values: Iterable[float]) -> str:
@@ -90,6 +144,21 @@ def _questions(script: ChatScript | None, stdin: TextIO) -> Iterator[str]:
             yield line.strip()
 
 
+@dataclass
+class ChatOutcome:
+    """What a chat did: the stored turns, and the turns that failed (the transcript shows each one)."""
+
+    turns: list[Turn] = field(default_factory=list)
+    asked: int = 0
+    """Questions asked."""
+    rejected: list[str] = field(default_factory=list)
+    """Messages of questions refused as the user's mistake (an unknown region, a malformed box): no turn ran."""
+    failed: list[str] = field(default_factory=list)
+    """Messages of turns that failed for an infrastructure reason (policy, storage, tool): typed errors."""
+    bugs: int = 0
+    """Turns that raised an unexpected exception (a bug; its traceback went to stderr)."""
+
+
 def run_chat(
     agent: RegionAgent,
     image: Any,
@@ -98,24 +167,45 @@ def run_chat(
     out_image: Path,
     dialogue_id: str | None = None,
     stdin: TextIO | None = None,
-) -> list[Turn]:
-    """Run a chat (scripted or interactive); writes the annotated image after every turn."""
+) -> ChatOutcome:
+    """Run a chat (scripted or interactive); writes the annotated image after every turn.
+
+    A turn that fails does not end the chat: it is printed as failed and the next question is asked.  A typed
+    error (:class:`~regionreasoner.core.errors.RegionReasonerError`) prints its one-line message; any other
+    exception is a bug and prints its traceback on stderr.  The outcome says which turns failed and how.
+    """
     stdin = stdin or sys.stdin
     dialogue = (
         agent.dialogue(id=dialogue_id) if dialogue_id and image is None else agent.dialogue(image, id=dialogue_id)
     )
     print(f"dialogue {dialogue.id} (continue it with --dialogue {dialogue.id})")
-    turns: list[Turn] = []
+    outcome = ChatOutcome()
     for question in _questions(script, stdin):
         print(f"\n> {question}")
+        outcome.asked += 1
         try:
             turn = print_turn(dialogue, question)
-        except (InputError, RegionNotFoundError) as exc:
+        except (InputError, NotFoundError) as exc:  # the question's own mistake: nothing ran
             print(f"  error: {exc}")
+            outcome.rejected.append(str(exc))
+            continue
+        except RegionReasonerError as exc:  # infrastructure failed this turn; the next one may work
+            print(f"  error: the turn failed: {exc}")
+            outcome.failed.append(str(exc))
+            continue
+        except Exception:  # a bug: shown in full (stderr), and the command exits 1; the other turns still run
+            print("  error: the turn failed with an unexpected error (a bug; traceback on stderr)")
+            traceback.print_exc()
+            outcome.bugs += 1
             continue
         if turn is not None:
-            turns.append(turn)
-            out_image.parent.mkdir(parents=True, exist_ok=True)
-            dialogue.render(turn=turn.index).save(out_image)
+            outcome.turns.append(turn)
+            try:
+                out_image.parent.mkdir(parents=True, exist_ok=True)
+                dialogue.render(turn=turn.index).save(out_image)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot write {out_image}: {exc.strerror or exc}", hint="pass --out an image path you can write"
+                ) from exc
             print(f"  wrote {out_image}")
-    return turns
+    return outcome

@@ -19,6 +19,7 @@ from regionreasoner.agent.cli_chat import print_turn
 from regionreasoner.agent.context import TINY_MODEL, load_policy
 from regionreasoner.agent.demo_scene import demo_scene
 from regionreasoner.agent.tracing import configure_tracing
+from regionreasoner.core.errors import InputError
 
 __all__ = ["QUESTIONS", "run_demo"]
 
@@ -36,13 +37,43 @@ TINY_SAMPLING = {"temperature": 0.8, "seed": 0}
 """The untrained model samples (seeded, so the demo is reproducible): greedy decoding would repeat one guess."""
 
 
+_OUTPUTS = frozenset(
+    ["image.png", "turn1.png", "turn2.png", "turn3.png", "memory.db", "checkpoints.db", "trace.jsonl", "summary.json"]
+)
+"""What the demo writes into its folder (the databases also leave ``-wal``/``-shm``/``-journal`` files, images
+go to ``images/``): a folder holding anything else was not written by the demo and is not deleted."""
+
+
+def _recreate(out: Path) -> None:
+    """Empty ``out`` for a new run; refuses (InputError) a file, or a folder holding files the demo did not write."""
+    hint = "pass --out a new or empty folder, or the folder of a previous demo run"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file", hint=hint)
+    if out.is_dir():
+        foreign = sorted(
+            p.name
+            for p in out.iterdir()
+            if not (p.name == "images" and p.is_dir())
+            and p.name.removesuffix("-wal").removesuffix("-shm").removesuffix("-journal") not in _OUTPUTS
+        )
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise InputError(f"--out {out} holds files the demo did not write ({shown}); it is not deleted", hint=hint)
+        shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True)
+    except OSError as exc:
+        raise InputError(f"cannot create --out {out}: {exc.strerror or exc}", hint=hint) from exc
+
+
 def run_demo(out: Path, *, model: str | None = None, device: str | None = None) -> dict[str, object]:
-    """Run the demo into ``out`` (recreated) and return a summary (also written as ``summary.json``)."""
+    """Run the demo into ``out`` (recreated) and return a summary (also written as ``summary.json``).
+
+    ``out`` must be missing, empty, or a previous demo output: a folder holding other files raises InputError.
+    """
     model = model or os.environ.get("REGIONREASONER_MODEL") or TINY_MODEL
     tiny = model == TINY_MODEL
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    _recreate(out)
     print(f"regionreasoner demo -> {out}/")
     if tiny:
         print(

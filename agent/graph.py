@@ -1,5 +1,7 @@
 """The turn graph: resolve -> scene -> focus -> think (<-> tools) -> answer -> ground -> remember.
 
+resolve -> remember directly when the turn's key is stored already (the turn is returned, nothing is generated).
+
 ``builder`` is the uncompiled graph (tests compile it with their own checkpointer; apps too), and ``graph`` is
 compiled without a checkpointer for ``langgraph dev`` / LangGraph Server, which supply persistence themselves
 (``langgraph.json`` points at ``./agent/graph.py:graph``).  One invocation is one turn; a dialogue is a thread.
@@ -13,7 +15,7 @@ from typing import Literal, get_args
 
 from langgraph.graph import END, START, StateGraph
 
-from regionreasoner.agent.context import MODEL_ENV, TINY_MODEL, Context, is_untrained, untrained_warning
+from regionreasoner.agent.context import MODEL_ENV, TINY_MODEL, Context, is_untrained, resources, untrained_warning
 from regionreasoner.agent.nodes import answer, ground, remember, resolve, section_node, tools
 from regionreasoner.agent.state import InputState, OutputState, SectionTag, State
 
@@ -32,8 +34,14 @@ def _next(state: State, after: SectionTag | None) -> SectionTag:
     return "answer"
 
 
-def route_first(state: State) -> SectionTag:
-    """The first section this turn writes (scene, unless the prompt template has none)."""
+def route_first(state: State) -> SectionTag | Literal["remember"]:
+    """The first section this turn writes (scene, unless the prompt template has none).
+
+    ``remember`` when resolve found the turn's key stored already (``state.turn`` set): the stored turn is returned
+    without a model call, and remember ends the turn as it ends every turn.
+    """
+    if state.turn is not None:
+        return "remember"
     return _next(state, None)
 
 
@@ -62,9 +70,10 @@ def build_graph() -> StateGraph[State, Context, InputState, OutputState]:
     b.add_node("answer", answer)
     b.add_node("ground", ground)
     b.add_node("remember", remember)
-    # Region names are resolved before any model call; unknown names raise here.
+    # Region names are resolved before any model call; unknown names raise here.  A stored turn key goes straight
+    # to remember (crash recovery: the turn is returned as stored, nothing is generated).
     b.add_edge(START, "resolve")
-    b.add_conditional_edges("resolve", route_first, ["scene", "focus", "think", "answer"])
+    b.add_conditional_edges("resolve", route_first, ["scene", "focus", "think", "answer", "remember"])
     b.add_conditional_edges("scene", route_after_scene, ["focus", "think", "answer"])
     b.add_conditional_edges("focus", route_after_focus, ["think", "answer"])
     # This creates a cycle: a tool's response goes back into the think section (bounded per turn).
@@ -95,5 +104,7 @@ def warn_if_served_untrained() -> bool:
 
 if __name__ != "regionreasoner.agent.graph":
     # Loaded from its file (langgraph.json: ./agent/graph.py:graph) by `langgraph dev` or LangGraph Server, not
-    # imported by an app: this is a served graph's start-up.
+    # imported by an app: this is a served graph's start-up.  A bad REGIONREASONER_* setting fails it here, with the
+    # variable's name, instead of at the first turn.
+    resources().config  # noqa: B018 - read and check the server configuration now
     warn_if_served_untrained()

@@ -12,6 +12,7 @@ Every node returns a :class:`~regionreasoner.agent.state.TurnUpdate`; the turn i
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from regionreasoner.core.citations import match_references
 from regionreasoner.core.errors import ToolError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.geometry import Box, Point
-from regionreasoner.core.protocol import parse_action
+from regionreasoner.core.protocol import parse_action, parse_tool_call
 from regionreasoner.core.types import (
     Citation,
     Problem,
@@ -50,6 +51,10 @@ class Node(Protocol):
     """A node of the turn graph: the state and the runtime in, the fields it writes out."""
 
     def __call__(self, state: State, runtime: Runtime[Context]) -> TurnUpdate: ...
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A lone surrogate code point (valid in a Python str, invalid in UTF-8)."""
 
 
 def _context(runtime: Runtime[Context]) -> Context:
@@ -85,6 +90,7 @@ def resolve(state: State, runtime: Runtime[Context]) -> TurnUpdate:
                     "regionreasoner.dialogue.id": update["dialogue_id"],
                     "regionreasoner.frame": work.frame,
                     "regionreasoner.references": work.referenced,
+                    "regionreasoner.turn.replayed": update["turn"] is not None,
                 }
             )
         )
@@ -127,8 +133,20 @@ def _generate(work: TurnWork, ctx: Context, tr: TurnTracing, tag: SectionTag, st
 
 
 def _after_piece(work: TurnWork, ctx: Context, tag: SectionTag, completion: Completion) -> TurnWork:
-    """``work`` with the piece appended, its usage added, and a truncation recorded."""
+    """``work`` with the piece appended, its usage added, and a truncation or invalid text recorded."""
     problems = work.problems
+    piece = _SURROGATE.sub("\ufffd", completion.text)
+    if piece != completion.text:
+        # A lone surrogate is not valid Unicode: no database, JSON encoder or tokenizer takes it, so it would break the
+        # turn at storage time, after the model ran. Replace it where model text enters the agent, and say so.
+        problems += (
+            Problem(
+                kind=ProblemKind.INVALID_TEXT,
+                severity=Severity.WARNING,
+                message=f"<{tag}> held invalid Unicode (a lone surrogate), replaced with U+FFFD",
+                section=tag,
+            ),
+        )
     if completion.finish_reason == "length":
         problems += (
             Problem(
@@ -145,9 +163,7 @@ def _after_piece(work: TurnWork, ctx: Context, tag: SectionTag, completion: Comp
         model_calls=1,
         latency_ms=completion.timings.total_ms,
     )
-    return replace(
-        work, text=work.text + completion.text, finish=completion.finish_reason, problems=problems, usage=usage
-    )
+    return replace(work, text=work.text + piece, finish=completion.finish_reason, problems=problems, usage=usage)
 
 
 def section_node(tag: SectionTag) -> Node:
@@ -181,18 +197,19 @@ def tools(state: State, runtime: Runtime[Context]) -> TurnUpdate:
         raw = work.text[start + len("<tool_call>") : end].strip() if 0 <= start < end else ""
         with tr.tool_call("unknown", raw) as span:
             try:
-                call = json.loads(raw)
-                if not isinstance(call, dict) or not isinstance(call.get("name"), str):
-                    raise ToolError('a tool call is {"name": ..., "arguments": {...}}')
-                span.update_name(f"execute_tool {call['name']}")
-                span.set_attribute("gen_ai.tool.name", call["name"])
+                # Every defect of the call (any text, any JSON) is a ToolError: it goes back to the policy as an
+                # observation and the turn goes on (parse_tool_call and Tool.__call__ raise nothing else).
+                call = parse_tool_call(raw)
+                name = call.name if len(call.name) <= 64 else call.name[:61] + "..."  # model-made: bound it
+                span.update_name(f"execute_tool {name}")
+                span.set_attribute("gen_ai.tool.name", name)
                 by_name = {t.name: t for t in _tools(ctx)}
-                if call["name"] not in by_name:
-                    raise ToolError(f"no tool named {call['name']!r}", hint=f"tools: {sorted(by_name)}")
+                if call.name not in by_name:
+                    raise ToolError(f"no tool named {name!r}", hint=f"tools: {sorted(by_name)}")
                 res = resources()
                 image = res.image(res.memory(ctx), work.image_hash)
-                observation = by_name[call["name"]](image, call.get("arguments") or {}).text
-            except (json.JSONDecodeError, ToolError) as exc:
+                observation = by_name[call.name](image, call.arguments).text
+            except ToolError as exc:
                 observation = f"error: {exc}"
                 problems += (Problem(kind=ProblemKind.TOOL_ERROR, severity=Severity.WARNING, message=str(exc)),)
                 span.set_attribute("regionreasoner.tool.error", str(exc))
@@ -296,34 +313,41 @@ def ground(state: State, runtime: Runtime[Context]) -> TurnUpdate:
 
 
 def remember(state: State, runtime: Runtime[Context]) -> TurnUpdate:
-    """Store the turn (regions named R(n+1).., citations) in one transaction; idempotent per turn key."""
+    """Store the turn (regions named R(n+1).., citations) in one transaction; idempotent per turn key.
+
+    A turn whose key resolve found stored already (``state.turn``, asked again after a crash) is returned as stored:
+    nothing is written, and the turn's span ends like any other.
+    """
     ctx = _context(runtime)
     tr = _tracing(ctx)
     work = state.work
     t0 = time.perf_counter()
     with tr.node(work.key, "remember"):
-        res = resources()
-        memory, policy = res.memory(ctx), res.policy(ctx)
-        turn_span = tr.turn_span(work.key)
-        trace_id = f"{turn_span.get_span_context().trace_id:032x}" if turn_span is not None else None
-        draft = TurnDraft(
-            question=state.question,
-            rendered_question=work.rendered_question,
-            image=work.image_hash,
-            frame=work.frame,
-            sections=work.parsed,
-            raw_text=work.text,
-            regions=list(work.regions),
-            referenced=work.referenced,
-            citations=list(work.citations),
-            status=work.status,
-            problems=list(work.problems),
-            usage=work.usage,
-            model=policy.name,
-            trace_id=trace_id if trace_id and trace_id != "0" * 32 else None,
-            key=work.key,
-        )
-        turn = memory.append_turn(state.dialogue_id, draft)
+        if state.turn is not None and state.turn.key == work.key:
+            turn = state.turn
+        else:
+            res = resources()
+            memory, policy = res.memory(ctx), res.policy(ctx)
+            turn_span = tr.turn_span(work.key)
+            trace_id = f"{turn_span.get_span_context().trace_id:032x}" if turn_span is not None else None
+            draft = TurnDraft(
+                question=state.question,
+                rendered_question=work.rendered_question,
+                image=work.image_hash,
+                frame=work.frame,
+                sections=work.parsed,
+                raw_text=work.text,
+                regions=list(work.regions),
+                referenced=work.referenced,
+                citations=list(work.citations),
+                status=work.status,
+                problems=list(work.problems),
+                usage=work.usage,
+                model=policy.name,
+                trace_id=trace_id if trace_id and trace_id != "0" * 32 else None,
+                key=work.key,
+            )
+            turn = memory.append_turn(state.dialogue_id, draft)
     tr.end_turn(
         work.key,
         span_attributes(

@@ -2,17 +2,17 @@
 
 A name that does not exist (``R7`` in a dialogue with three regions) is an error to the user here, with the names
 that exist and, when a recent turn failed, which one and why, so nobody waits for a model call that cannot help.
+A turn key that is stored already is answered here too: the stored turn, without a model call (crash recovery).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import cast
 
 from langgraph.config import get_config
 
-from regionreasoner.agent.context import Context, resources
+from regionreasoner.agent.context import IMAGE_ROOT_ENV, Context, resources
 from regionreasoner.agent.state import SectionTag, State, TurnUpdate, TurnWork
 from regionreasoner.core.citations import Reference, find_question_boxes, find_region_names, render_question
 from regionreasoner.core.errors import (
@@ -21,16 +21,14 @@ from regionreasoner.core.errors import (
     GeometryError,
     InputError,
     RegionNotFoundError,
+    TurnConflictError,
 )
 from regionreasoner.core.geometry import as_box
 from regionreasoner.core.prompts import get_prompt
-from regionreasoner.core.types import TurnStatus, is_image_hash
+from regionreasoner.core.types import Turn, TurnStatus, is_image_hash
 from regionreasoner.memory import RegionMemory
 
-__all__ = ["IMAGE_ROOT_ENV", "resolve_image", "resolve_turn"]
-
-IMAGE_ROOT_ENV = "REGIONREASONER_IMAGE_ROOT"
-"""Paths sent in graph input are read only under this folder (a served graph must not read arbitrary files)."""
+__all__ = ["IMAGE_ROOT_ENV", "resolve_image", "resolve_turn", "stored_turn"]
 
 
 def resolve_image(value: str, memory: RegionMemory) -> str:
@@ -40,14 +38,15 @@ def resolve_image(value: str, memory: RegionMemory) -> str:
         return value
     if value.startswith("data:"):
         return memory.put_image(value).hash
-    root = os.environ.get(IMAGE_ROOT_ENV)
+    # Paths are read only under the server's configured root (a served graph must not read arbitrary files).
+    root = resources().config.image_root
     if root is None:
         raise InputError(
             f"image {value[:60]!r} is neither a stored hash nor a data URL",
             hint=f"send a data:image/...;base64 URL, or set {IMAGE_ROOT_ENV} to a folder the graph may read paths from",
         )
     path = Path(value).resolve()
-    if not path.is_relative_to(Path(root).resolve()):
+    if not path.is_relative_to(root):
         raise InputError(f"image path {value!r} is outside {IMAGE_ROOT_ENV}={root}", hint="move it under that folder")
     return memory.put_image(path).hash
 
@@ -97,18 +96,64 @@ def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str) -> str:
     return resolve_image(state.image, memory) if state.image is not None else latest
 
 
+def stored_turn(memory: RegionMemory, dialogue_id: str, key: str) -> Turn | None:
+    """The turn stored in ``dialogue_id`` under ``key``, or None (also when the dialogue does not exist yet)."""
+    try:
+        turns = memory.turns(dialogue_id)
+    except DialogueNotFoundError:
+        return None
+    return next((t for t in turns if t.key == key), None)
+
+
+def _replay(state: State, memory: RegionMemory, dialogue_id: str, question: str, stored: Turn) -> TurnUpdate:
+    """The update that returns ``stored`` (asked again under its key) without a model call.
+
+    The key names one request: the same key with another question (or another image) is a TurnConflictError, raised
+    before any model call.  The fresh TurnWork carries the dialogue's latest image, as a turn run now would.
+    """
+    conflict = []
+    if stored.question != question:
+        conflict.append(f"question {stored.question!r}, not {question!r}")
+    if state.image is not None and resolve_image(state.image, memory) != stored.image:
+        conflict.append(f"image {stored.image[:12]}..., not the one sent")
+    if conflict:
+        raise TurnConflictError(
+            f"dialogue {dialogue_id!r} already has turn {stored.index + 1} under key {stored.key!r}, with "
+            + " and ".join(conflict),
+            hint="use a new key for a new question; reuse a key only to ask the same question again",
+        )
+    work = TurnWork(
+        key=stored.key or "",
+        image_hash=memory.latest_image(dialogue_id),
+        frame=stored.frame,
+        rendered_question=stored.rendered_question,
+        parsed=stored.sections,
+        status=stored.status,
+    )
+    return {"question": question, "dialogue_id": dialogue_id, "work": work, "turn": stored}
+
+
 def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
     """Prepare turn ``key``: dialogue, image, cited regions rendered in the policy's frame, sections and prompt.
 
     Returns a fresh :class:`~regionreasoner.agent.state.TurnWork` (nothing of the previous turn survives) and clears
-    the previous turn's output.
+    the previous turn's output.  When the caller's key (``state.key``) is stored in the dialogue already, the update
+    carries that stored turn as ``turn`` instead (see :func:`_replay`): the graph then goes straight to
+    ``remember``, and neither the policy nor any tool runs.
     """
     question = state.question.strip() if isinstance(state.question, str) else ""
     if not question:
         raise InputError("the question is empty", hint="ask something, e.g. 'find the red car'")
     res = resources()
-    memory, policy = res.memory(ctx), res.policy(ctx)
+    memory = res.memory(ctx)
     dialogue_id = _thread_id()
+    if state.key:
+        # The key first: a turn stored before a crash (or before its checkpoint was written) is answered from
+        # memory, without loading or calling the model.
+        stored = stored_turn(memory, dialogue_id, state.key)
+        if stored is not None:
+            return _replay(state, memory, dialogue_id, question, stored)
+    policy = res.policy(ctx)
     image_hash = _image_of_turn(state, memory, dialogue_id)
     info = res.image_info(memory, image_hash)
     size = (info.width, info.height)

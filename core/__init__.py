@@ -5,7 +5,8 @@ Nothing here imports torch or transformers.  Submodules:
 * :mod:`~regionreasoner.core.geometry`, :mod:`~regionreasoner.core.masks`, :mod:`~regionreasoner.core.relations`
   boxes, points, masks (RLE), IoU and spatial relations, in original-image pixels;
 * :mod:`~regionreasoner.core.frames`: original pixels <-> a policy's coordinates (840x840, Qwen smart resize, 0..1000);
-* :mod:`~regionreasoner.core.prompts`, :mod:`~regionreasoner.core.protocol`, :mod:`~regionreasoner.core.citations`:
+* :mod:`~regionreasoner.core.prompts`, :mod:`~regionreasoner.core.protocol` (on :mod:`~regionreasoner.core.answer` and
+  :mod:`~regionreasoner.core.tool_calls`), :mod:`~regionreasoner.core.citations`:
   exact prompt texts, the never-raising parser :func:`parse_action`, region references and citations;
 * :mod:`~regionreasoner.core.answer_map`: parsed answers -> regions in original pixels (default and official rules);
 * :mod:`~regionreasoner.core.types`: pydantic Region, Turn, Dialogue, Problem; :mod:`~regionreasoner.core.images`:

@@ -138,6 +138,7 @@ class ProblemKind(StrEnum):
     CITES_FAILED_TURN = "cites_failed_turn"
     TOOL_ERROR = "tool_error"
     TRUNCATED = "truncated"
+    INVALID_TEXT = "invalid_text"
 
 
 class Problem(BaseModel):

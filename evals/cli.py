@@ -12,6 +12,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from regionreasoner.agent.cli_args import (
+    OneLineParser,
+    existing_file,
+    make_folder,
+    non_negative_int,
+    output_folder,
+    positive_int,
+    run_command,
+    utf8_input,
+)
 from regionreasoner.core.errors import RegionReasonerError
 from regionreasoner.evals.cli_run import REFCOCO, REGIONDIAL
 from regionreasoner.evals.subcommand import Subcommand
@@ -23,7 +33,7 @@ __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
 
 
 def _stats_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="a RegionDial-Bench JSON file")
+    parser.add_argument("file", type=existing_file, help="a RegionDial-Bench JSON file")
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -34,7 +44,8 @@ def _stats_args(parser: argparse.ArgumentParser) -> None:
 def _stats_run(args: argparse.Namespace) -> int:
     from regionreasoner.evals.regiondial import load_regiondial, regiondial_stats
 
-    dialogues = load_regiondial(args.file, allow_forward_context=not args.strict, require_image_path=args.strict)
+    with utf8_input(args.file, "the benchmark file"):
+        dialogues = load_regiondial(args.file, allow_forward_context=not args.strict, require_image_path=args.strict)
     print(json.dumps(regiondial_stats(dialogues)))
     return 0
 
@@ -43,13 +54,17 @@ def _stats_run(args: argparse.Namespace) -> int:
 
 
 def _synthetic_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder (images/, synthetic.json, scenes.json)")
-    parser.add_argument("--images", type=int, default=100, help="number of images, one dialogue each (default 100)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--width", type=int, default=320, help="image width in pixels (default 320)")
-    parser.add_argument("--height", type=int, default=240, help="image height in pixels (default 240)")
-    parser.add_argument("--min-rounds", type=int, default=2, help="fewest turns per dialogue (default 2)")
-    parser.add_argument("--max-rounds", type=int, default=5, help="most turns per dialogue (default 5)")
+    parser.add_argument(
+        "--out", type=output_folder, required=True, help="output folder (images/, synthetic.json, scenes.json)"
+    )
+    parser.add_argument(
+        "--images", type=positive_int, default=100, help="number of images, one dialogue each (default 100)"
+    )
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--width", type=positive_int, default=320, help="image width in pixels (default 320)")
+    parser.add_argument("--height", type=positive_int, default=240, help="image height in pixels (default 240)")
+    parser.add_argument("--min-rounds", type=positive_int, default=2, help="fewest turns per dialogue (default 2)")
+    parser.add_argument("--max-rounds", type=positive_int, default=5, help="most turns per dialogue (default 5)")
 
 
 def _synthetic_run(args: argparse.Namespace) -> int:
@@ -57,7 +72,7 @@ def _synthetic_run(args: argparse.Namespace) -> int:
     from regionreasoner.evals.synthetic import generate_benchmark
 
     path = generate_benchmark(
-        args.out,
+        make_folder(args.out, "--out"),
         args.images,
         args.seed,
         size=(args.width, args.height),
@@ -72,14 +87,20 @@ def _synthetic_run(args: argparse.Namespace) -> int:
 
 
 def _report_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", help="JSON-lines file of TurnResult records written by a benchmark run")
-    parser.add_argument("--out", required=True, help="folder for summary.json, summary.md and rounds.png")
+    parser.add_argument(
+        "results", type=existing_file, help="JSON-lines file of TurnResult records written by a benchmark run"
+    )
+    parser.add_argument(
+        "--out", type=output_folder, required=True, help="folder for summary.json, summary.md and rounds.png"
+    )
 
 
 def _report_run(args: argparse.Namespace) -> int:
     from regionreasoner.evals.report import report_from_results
 
-    summary, paths = report_from_results(args.results, args.out)
+    out = make_folder(args.out, "--out")
+    with utf8_input(args.results, "the results file"):
+        summary, paths = report_from_results(args.results, out)
     avg = summary.avg
     print(
         json.dumps(
@@ -114,7 +135,7 @@ def register(name: str, subcommand: Subcommand) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``regionreasoner-eval`` with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="regionreasoner-eval", description=__doc__)
+    parser = OneLineParser(prog="regionreasoner-eval", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, subcommand in SUBCOMMANDS.items():
@@ -125,14 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``regionreasoner-eval``; returns the exit code (2 for a regionreasoner error)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    """Entry point of ``regionreasoner-eval``; returns the exit code: 2 (one line) for a user's mistake, 1 for a bug."""
     try:
-        return int(args.run(args))
-    except RegionReasonerError as exc:
-        print(f"regionreasoner-eval: error: {exc}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0), or a usage error (2) whose one line is printed
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    return run_command("regionreasoner-eval", args.run, args)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from regionreasoner.agent.cli_args import (
+    existing_file,
+    existing_folder,
+    make_folder,
+    output_folder,
+    positive_int,
+    utf8_input,
+)
 from regionreasoner.evals.subcommand import Subcommand
 
 __all__ = ["REFCOCO", "REGIONDIAL", "add_run_arguments"]
@@ -21,11 +29,18 @@ __all__ = ["REFCOCO", "REGIONDIAL", "add_run_arguments"]
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by the benchmark runs."""
-    parser.add_argument("--data", required=True, help="benchmark file (JSON; RefCOCO also JSON lines)")
     parser.add_argument(
-        "--images", default=None, help="image folder the items' paths are relative to (default: the data file's folder)"
+        "--data", type=existing_file, required=True, help="benchmark file (JSON; RefCOCO also JSON lines)"
     )
-    parser.add_argument("--out", required=True, help="output folder (results.jsonl, memory, summary, plot)")
+    parser.add_argument(
+        "--images",
+        type=existing_folder,
+        default=None,
+        help="image folder the items' paths are relative to (default: the data file's folder)",
+    )
+    parser.add_argument(
+        "--out", type=output_folder, required=True, help="output folder (results.jsonl, memory, summary, plot)"
+    )
     parser.add_argument(
         "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
     )
@@ -38,11 +53,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="how a cited box enters the question and an answer becomes boxes (docs/evaluation.md); "
         "'official' also decodes freely",
     )
-    parser.add_argument("--workers", type=int, default=1, help="dialogues in flight; their calls are batched")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N items")
-    parser.add_argument("--max-new-tokens", type=int, default=2048)
-    parser.add_argument("--max-objects", type=int, default=8)
-    parser.add_argument("--section-chars", type=int, default=None, help="character limit of every free-text section")
+    parser.add_argument("--workers", type=positive_int, default=1, help="dialogues in flight; their calls are batched")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N items")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=2048)
+    parser.add_argument("--max-objects", type=positive_int, default=8)
+    parser.add_argument(
+        "--section-chars", type=positive_int, default=None, help="character limit of every free-text section"
+    )
 
 
 def _agent(args: argparse.Namespace, out: Path) -> Any:
@@ -85,19 +102,18 @@ def _run(args: argparse.Namespace, items: list[Any], name: str, title: str) -> i
     from regionreasoner.evals.runner import run_benchmark
 
     hf_logging.disable_progress_bar()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(args.out, "--out")
     items = items[: args.limit] if args.limit else items
     images = Path(args.images) if args.images else Path(args.data).resolve().parent
     total = sum(len(i.turns) for i in items)
     from tqdm import tqdm  # a dependency of transformers
 
+    agent = _agent(args, out)  # before the progress bar: a loading error is then the only line on stderr
     bar = tqdm(total=total, desc=name, unit="turn", file=sys.stderr)
 
     def tick(_: Any) -> None:
         bar.update(1)
 
-    agent = _agent(args, out)
     try:
         stats = run_benchmark(
             agent,
@@ -148,16 +164,19 @@ def _regiondial_args(parser: argparse.ArgumentParser) -> None:
 def _regiondial_run(args: argparse.Namespace) -> int:
     from regionreasoner.evals.regiondial import load_regiondial
 
-    items = load_regiondial(
-        args.data, allow_forward_context=args.allow_forward_context, image_path_template=args.image_path_template
-    )
+    with utf8_input(args.data, "the --data file"):
+        items = load_regiondial(
+            args.data, allow_forward_context=args.allow_forward_context, image_path_template=args.image_path_template
+        )
     return _run(args, items, "regiondial", f"{Path(args.data).stem} ({args.protocol} protocol)")
 
 
 def _refcoco_run(args: argparse.Namespace) -> int:
     from regionreasoner.evals.refcoco import load_refcoco
 
-    return _run(args, load_refcoco(args.data), "refcoco", f"{Path(args.data).stem} (single turn)")
+    with utf8_input(args.data, "the --data file"):
+        items = load_refcoco(args.data)
+    return _run(args, items, "refcoco", f"{Path(args.data).stem} (single turn)")
 
 
 REGIONDIAL = Subcommand(

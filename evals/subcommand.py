@@ -15,7 +15,12 @@ __all__ = ["Subcommand"]
 
 @dataclass(frozen=True)
 class Subcommand:
-    """A subcommand: its help line, a function adding its arguments, and a function running it (exit code)."""
+    """A subcommand: its help line, a function adding its arguments, and a function running it (exit code).
+
+    ``run`` reports a user's mistake by raising a :class:`~regionreasoner.core.errors.RegionReasonerError`: the
+    command prints it as one line and exits 2 (``regionreasoner.agent.cli_args.run_command``).  Arguments use the
+    checked types of :mod:`regionreasoner.agent.cli_args` so that bad paths and numbers fail before anything runs.
+    """
 
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]

@@ -99,8 +99,9 @@ def region_not_found(dialogue_id: str, name: str, count: int) -> RegionNotFoundE
 def append_drafts(conn: Connection, dialogue_id: str, drafts: Sequence[TurnDraft]) -> list[Turn]:
     """Store ``drafts`` in order in the current transaction and return the stored turns.
 
-    A draft whose ``key`` (or explicit ``index``) is already stored with equal content returns the stored turn;
-    different content raises TurnConflictError.  Raises DialogueNotFoundError, ImageNotFoundError,
+    A draft whose ``key`` (or explicit ``index``) is already stored for the same request (question, image, frame,
+    references: :func:`~regionreasoner.memory.convert.content_hash`) returns the stored turn, whatever its answer
+    says; another request under that key raises TurnConflictError.  Raises DialogueNotFoundError, ImageNotFoundError,
     GeometryError, RegionNotFoundError or InputError before inserting anything of the offending draft.
     """
     locked = conn.execute(_LOCK_DIALOGUE, {"dialogue_id": dialogue_id}).first()

@@ -34,6 +34,7 @@ __all__ = [
     "DIALOGUE_COLUMNS",
     "IMAGE_COLUMNS",
     "REGION_COLUMNS",
+    "REQUEST_FIELDS",
     "TURN_COLUMNS",
     "AnyRow",
     "as_utc",
@@ -74,9 +75,19 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+REQUEST_FIELDS = frozenset({"question", "rendered_question", "image", "frame", "referenced"})
+"""The fields of a draft that say what was asked (the question, its rendering, the image, the frame, the regions it
+cites): what :func:`content_hash` covers.  What the model made of it (sections, text, regions, citations, status,
+problems, usage, model, trace id) is left out: a retried turn may sample another answer and take another time."""
+
+
 def content_hash(draft: TurnDraft) -> str:
-    """sha256 of everything a draft says except ``index`` and ``key`` (used to detect conflicting re-appends)."""
-    return hashlib.sha256(draft.model_dump_json(exclude={"index", "key"}).encode()).hexdigest()
+    """sha256 of the request a draft answers (:data:`REQUEST_FIELDS`), used to detect conflicting re-appends.
+
+    A key (or explicit index) names one request: re-appending it with the same request returns the stored turn
+    whatever the new answer says (the first answer stored wins); the same key for another question is a conflict.
+    """
+    return hashlib.sha256(draft.model_dump_json(include=set(REQUEST_FIELDS)).encode()).hexdigest()
 
 
 def turn_values(

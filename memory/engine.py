@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import time
 from enum import StrEnum
@@ -100,8 +101,13 @@ def normalize_url(url: str | None) -> URL:
         text = "postgresql://" + text.removeprefix("postgres://")
     try:
         parsed = make_url(text)
-    except ArgumentError as exc:
-        raise ConfigError(f"cannot parse database URL {text!r}: {exc}") from exc
+    except ArgumentError:
+        # The text may hold a password (scheme://user:secret@host): the message shows it masked.
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+        raise ConfigError(
+            f"cannot parse database URL {shown!r}",
+            hint="use sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:port/database",
+        ) from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgresql" and driver in ("", "psycopg"):
         return parsed.set(drivername="postgresql+psycopg")

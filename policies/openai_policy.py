@@ -1,5 +1,10 @@
 """``OpenAIPolicy``: any OpenAI-compatible chat server (``vllm serve``, SGLang, ...) as a policy.
 
+Special-token strings in the messages' text and in tool responses are escaped before they are sent (the server
+tokenizes the text itself): a zero-width joiner after their first character
+(:func:`~regionreasoner.policies.hf_inputs.escape_special_tokens`, reversible), for the special tokens of
+``tokenizer`` when one is given and for every ``<|name|>`` string otherwise; docs/policies.md says why.
+
 Images travel as base64 data URLs (prepared for the policy's frame on the client, so the server's own resizing is
 the identity for fixed and smart-resize frames).  A partial assistant message is continued with the server's
 ``continue_final_message`` option (vLLM and SGLang).  Constrained turns are served one segment per request with
@@ -25,6 +30,7 @@ from regionreasoner.policies.base import Completion, DeltaCallback, ImageSlot, P
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
 from regionreasoner.policies.families import derive_frame, frame_for_name
+from regionreasoner.policies.hf_inputs import SpecialTokens, assistant_segments, escape_special_tokens
 
 __all__ = ["OpenAIPolicy", "default_frame_for_name"]
 
@@ -87,6 +93,7 @@ class OpenAIPolicy(Policy):
         self._tokenizer_name = tokenizer
         self._grammars: GrammarCache | None = None
         self._tokenizer: Any = None
+        self._special_tokens: SpecialTokens | None = None
         self._lock = threading.Lock()
 
     # -- images and messages ------------------------------------------------------------------------------------
@@ -97,21 +104,45 @@ class OpenAIPolicy(Policy):
             return image if size == image.size else load_image(image.image.resize(size))
         return super().prepare_image(image)
 
+    def _tokenizer_loaded(self) -> Any:
+        """The ``tokenizer`` checkpoint's tokenizer (loaded on first use), or None when none was given."""
+        if self._tokenizer is None and self._tokenizer_name is not None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_name)
+        return self._tokenizer
+
+    def _special(self) -> SpecialTokens | None:
+        """The served model's special tokens, known from ``tokenizer`` (None without one)."""
+        if self._special_tokens is None and self._tokenizer_loaded() is not None:
+            self._special_tokens = SpecialTokens(self._tokenizer)
+        return self._special_tokens
+
+    def _escape(self, text: str) -> str:
+        """``text`` with its special-token strings escaped, so the server tokenizes them as plain text."""
+        special = self._special()
+        return special.escape(text) if special is not None else escape_special_tokens(text, None)
+
     def _messages(self, request: PolicyRequest, prefix: str) -> list[dict[str, Any]]:
+        """The chat as the server takes it: message text and tool responses escaped, the model's own text as is.
+
+        The model's text is the server's decoding of its tokens (special tokens kept), so sending it back as is
+        gives the server the same tokens again; tool responses (:func:`assistant_segments`) are not the model's.
+        """
         urls = [self._images.data_url(i) for i in request.images]
         out: list[dict[str, Any]] = []
         for m in request.messages:
             parts = [
                 {"type": "image_url", "image_url": {"url": urls[p.index]}}
                 if isinstance(p, ImageSlot)
-                else {"type": "text", "text": p}
+                else {"type": "text", "text": self._escape(p)}
                 for p in m.parts
             ]
-            out.append(
-                {"role": m.role, "content": parts if len(parts) > 1 or not isinstance(m.parts[0], str) else m.text}
-            )
+            text_only = len(parts) == 1 and isinstance(m.parts[0], str)
+            out.append({"role": m.role, "content": self._escape(m.text) if text_only else parts})
         if prefix:
-            out.append({"role": "assistant", "content": prefix})
+            content = "".join(t if trusted else self._escape(t) for t, trusted in assistant_segments(prefix))
+            out.append({"role": "assistant", "content": content})
         return out
 
     # -- HTTP -----------------------------------------------------------------------------------------------------
@@ -206,10 +237,8 @@ class OpenAIPolicy(Policy):
                 hint="pass tokenizer='<checkpoint folder or hub id>' (the server's model)",
             )
         if self._grammars is None:
-            from transformers import AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_name)
-            self._grammars = GrammarCache(self._tokenizer, len(self._tokenizer))
+            tokenizer = self._tokenizer_loaded()
+            self._grammars = GrammarCache(tokenizer, len(tokenizer))
         machine = TurnMachine(request.constraint, self._grammars, self._tokenizer, bounded_sections=True)
         if not machine.accept_text(request.assistant_prefix):
             raise PolicyError("the assistant prefix does not follow the request's constraint")
@@ -220,6 +249,7 @@ class OpenAIPolicy(Policy):
         if (request.json_schema is not None or request.grammar is not None) and request.assistant_prefix:
             raise ConfigError("a json_schema or grammar request cannot continue an assistant prefix on a server")
         with self._lock:
+            self._special()  # loads the tokenizer once, under the lock, when one is given
             driver = RowDriver(request=request, machine=self._machine(request))
         while (call := driver.next_call()) is not None:
             result = self._call(request, call)

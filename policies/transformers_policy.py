@@ -59,12 +59,19 @@ def _call_seed(request: PolicyRequest, key: str) -> int | None:
     return (zlib.crc32((key + request.assistant_prefix).encode()) ^ request.sampling.seed) & 0xFFFFFFFF
 
 
-def _load_error(model: str, exc: Exception) -> ModelLoadError:
-    return ModelLoadError(
-        f"cannot load model {model!r}: {exc}",
-        hint="pass a local checkpoint folder (config.json, *.safetensors, tokenizer files), or a hub id with "
-        "network access and HF_HUB_OFFLINE unset; `regionreasoner demo` builds a tiny offline one",
-    )
+_LOAD_HINT = (
+    "pass a local checkpoint folder (config.json, *.safetensors, tokenizer files), or a hub id with "
+    "network access and HF_HUB_OFFLINE unset; `regionreasoner demo` builds a tiny offline one"
+)
+
+
+def _load_error(
+    model: str, exc: Exception, *, what: str = "model", where: object = None, hint: str = _LOAD_HINT
+) -> ModelLoadError:
+    """A ModelLoadError for ``exc`` (raised by transformers), in one line, naming the file or folder it read."""
+    subject = f"model {model!r}" if what == "model" else f"{what} of {model!r}"
+    source = f" from {where}" if where else ""
+    return ModelLoadError(f"cannot load {subject}{source}: {' '.join(str(exc).split())}", hint=hint)
 
 
 class TransformersPolicy(Policy):
@@ -103,30 +110,76 @@ class TransformersPolicy(Policy):
                 "TransformersPolicy needs torch and transformers: pip install regionreasoner"
             ) from exc
         self.name = str(model)
+        # Loading: settings first, then the files of a local folder (headers and JSON only, each named when
+        # broken: policies/checkpoint_files.py), then transformers; what it raises for a file is a ModelLoadError.
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device_type = torch.device(self.device).type
+        except RuntimeError as exc:
+            raise ConfigError(f"device={self.device!r} is not a torch device", hint="use cpu, cuda or cuda:N") from exc
+        if device_type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device={self.device!r} but no CUDA GPU is available", hint="use device='cpu'")
+        if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ConfigError(f"dtype={dtype!r} is not a torch dtype", hint="use float32, bfloat16 or float16")
+        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device_type == "cuda" else torch.float32)
+        import pickle
+
+        from safetensors import SafetensorError
+
+        from regionreasoner.policies.checkpoint_files import (
+            COPY_AGAIN,
+            PICKLE_HINT,
+            check_checkpoint_folder,
+            local_checkpoint,
+        )
+
+        folder = local_checkpoint(model)
+        weights = check_checkpoint_folder(folder) if folder is not None else []
         try:
             config = AutoConfig.from_pretrained(str(model))
+        except (OSError, ValueError) as exc:
+            raise _load_error(str(model), exc, where=folder and folder / "config.json") from exc
+        try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(model))
         except (OSError, ValueError) as exc:
-            raise _load_error(str(model), exc) from exc
+            raise _load_error(str(model), exc, what="the tokenizer", where=folder) from exc
         self.family = family_for(config.model_type)
         processor = None
-        if self.family.mrope:
-            image_processor = AutoImageProcessor.from_pretrained(str(model))
-        else:
-            from transformers import AutoProcessor
-
-            processor = AutoProcessor.from_pretrained(str(model))
-            image_processor = getattr(processor, "image_processor", None)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = (
-            getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
-        )
         try:
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                str(model), dtype=torch_dtype, attn_implementation=attn_implementation
-            ).to(self.device)
+            if self.family.mrope:
+                image_processor = AutoImageProcessor.from_pretrained(str(model))
+            else:
+                from transformers import AutoProcessor
+
+                processor = AutoProcessor.from_pretrained(str(model))
+                image_processor = getattr(processor, "image_processor", None)
         except (OSError, ValueError) as exc:
-            raise _load_error(str(model), exc) from exc
+            where = folder and folder / "preprocessor_config.json"
+            raise _load_error(str(model), exc, what="the image processor", where=where) from exc
+        files = ", ".join(str(p) for p in weights) or (str(folder) if folder else repr(str(model)))
+        try:
+            loaded = AutoModelForImageTextToText.from_pretrained(
+                str(model), dtype=torch_dtype, attn_implementation=attn_implementation
+            )
+        except pickle.UnpicklingError as exc:  # torch.load(weights_only=True) met a pickled object: never run it
+            raise ModelLoadError(
+                f"{files} holds pickled Python objects besides tensors: refused (unpickling could run code)",
+                hint=PICKLE_HINT,
+            ) from exc
+        except SafetensorError as exc:  # a hub snapshot (local folders were checked above)
+            raise _load_error(str(model), exc, what="the weights", where=files, hint=COPY_AGAIN) from exc
+        except RuntimeError as exc:  # torch: weights that do not fit the config, an unreadable file, no memory
+            hint = "use the config.json that came with these weights, or copy the checkpoint again"
+            raise _load_error(str(model), exc, what="the weights", where=files, hint=hint) from exc
+        except (OSError, ValueError) as exc:
+            raise _load_error(str(model), exc, what="the weights", where=folder) from exc
+        try:
+            self.model = loaded.to(self.device)
+        except torch.OutOfMemoryError as exc:
+            raise ModelLoadError(
+                f"not enough memory on {self.device} for {self.name}",
+                hint="use a smaller model, dtype='bfloat16', or another device",
+            ) from exc
         self.model.eval()
         path = checkpoint_folder(model)
         self.frame = derive_frame(model, override=frame)
@@ -175,7 +228,7 @@ class TransformersPolicy(Policy):
         return self.encoder.encode(request.messages, self._prepared(request))
 
     def _new_row(self, request: PolicyRequest, enc: EncodedPrompt) -> Row:
-        prefix = self.encoder.encode_text(request.assistant_prefix)
+        prefix = self.encoder.encode_text(request.assistant_prefix)  # tool responses as plain text
         return Row(
             ids=enc.input_ids + prefix,
             prompt_len=len(enc.input_ids),
@@ -219,14 +272,15 @@ class TransformersPolicy(Policy):
         holds ``row.ids[: row.fed]``, so the decode loop feeds ``row.ids[row.fed :]`` and goes on from there.
         """
         images = self._prepared(request)
-        text = self.encoder.render(request.messages)
-        # Same rendered prompt and same prepared images mean the same prompt tokens and the same vision features,
-        # so a cache built for one is valid for the other: that is what the key captures.
-        key = self.encoder.key(text, images)
+        chat = self.encoder.render(request.messages)
+        # Same rendered prompt (template structure and message text told apart) and same prepared images mean the
+        # same prompt tokens and the same vision features, so a cache built for one is valid for the other: that
+        # is what the key captures.
+        key = self.encoder.key(chat, images)
         session = self._sessions.get(key)  # a hit also marks the session most recently used
         machine = self._machine(request)
         if session is None:
-            enc = self.encoder.encode(request.messages, images, text=text)
+            enc = self.encoder.encode(request.messages, images, chat=chat)
             row, cache, cached = self._new_row(request, enc), None, 0
             if machine is not None and not machine.accept_text(request.assistant_prefix):
                 raise PolicyError("the assistant prefix does not follow the request's constraint")
@@ -234,7 +288,9 @@ class TransformersPolicy(Policy):
             row, cache = session.row, session.cache
             extra, rebuilt = self._resume(session, request)
             cached = row.fed
-            row.ids.extend(self.encoder.encode_text(extra))
+            # Encoded as part of the whole prefix, so a tool response stays plain text wherever ``extra`` starts.
+            prefix = request.assistant_prefix
+            row.ids.extend(self.encoder.encode_text(prefix, start=len(prefix) - len(extra)))
             # The session's TurnMachine has already consumed the text it holds, so when the request asks for the
             # same constraint it only needs the extra text: a turn in pieces is then constrained exactly like one
             # call (the machine's segment state carries over).  Anything else gets the fresh machine, replayed

@@ -3,6 +3,8 @@
 * **Prefix caching** is on: a turn's pieces and a dialogue's turns share the image and the prompt in vLLM's cache.
   Requests are sent as token ids (the prompt's, with one image placeholder that vLLM expands, plus the tokens
   generated so far), so a continuation is token-exact and its prefix is a cache hit up to the last full KV block.
+  The ids are encoded exactly as ``TransformersPolicy`` encodes them (:mod:`~regionreasoner.policies.hf_inputs`):
+  special-token strings in the messages' text and in tool responses are plain text, never control tokens.
 * **Structured outputs** through vLLM's own support (xgrammar backend): a constrained turn is served one segment per
   engine request (:mod:`~regionreasoner.policies.engine_driver`), each with its segment's EBNF grammar, giving the
   language ``TransformersPolicy`` enforces (ordered boxes, points inside, no stray tags).
@@ -37,7 +39,7 @@ from regionreasoner.policies.base import Completion, DeltaCallback, Policy, Poli
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
 from regionreasoner.policies.families import checkpoint_folder, derive_frame, family_for, resolve_prompt_template
-from regionreasoner.policies.hf_inputs import chat_messages
+from regionreasoner.policies.hf_inputs import SpecialTokens, assistant_segments, render_chat
 
 __all__ = ["CPU_ENVIRONMENT", "VLLMPolicy", "configure_vllm_environment", "cpu_only"]
 
@@ -140,6 +142,7 @@ class VLLMPolicy(Policy):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"vLLM cannot load {model!r}: {exc}", hint="pass a local checkpoint folder") from exc
         self.tokenizer = self.llm.get_tokenizer()
+        self._special = SpecialTokens(self.tokenizer)
         config = self.llm.llm_engine.model_config.hf_config
         self.family = family_for(config.model_type)
         self.frame = derive_frame(model, override=frame)
@@ -157,19 +160,18 @@ class VLLMPolicy(Policy):
         return [self._images.get(i) for i in request.images]
 
     def _session(self, request: PolicyRequest, images: list[LoadedImage]) -> tuple[str, _Session]:
-        text = self.tokenizer.apply_chat_template(
-            chat_messages(request.messages), add_generation_prompt=True, tokenize=False
-        )
-        key = json.dumps([text, [i.hash for i in images]])
+        chat = render_chat(self.tokenizer, request.messages)
+        key = json.dumps([chat.digest(), [i.hash for i in images]])
         session = self._sessions.get(key)
         prefix = request.assistant_prefix
         if session is None or not prefix.startswith(session.text):
-            session = _Session(
-                prompt_ids=self.tokenizer.encode(text, add_special_tokens=False), ids=[], text="", machine=None
-            )
+            # The template's structure keeps its special tokens, the messages' text is plain text.
+            session = _Session(prompt_ids=self._special.encode(chat.pieces), ids=[], text="", machine=None)
         extra = prefix[len(session.text) :]
         if extra:
-            session.ids = session.ids + self.tokenizer.encode(extra, add_special_tokens=False)
+            # Encoded as part of the whole prefix: tool responses stay plain text wherever ``extra`` starts.
+            start = len(session.text)
+            session.ids = session.ids + self._special.encode(assistant_segments(prefix, start))
             session.text = prefix
         if request.constraint is not None:
             if session.machine is None or session.machine.spec != request.constraint:

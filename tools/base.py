@@ -41,13 +41,57 @@ class ToolResult:
     text: str
 
 
+_JSON_TYPES: Mapping[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (Mapping,),
+    "null": (type(None),),
+}
+
+
+def _has_type(value: Any, declared: Any) -> bool:
+    """True when ``value`` is of the JSON-schema ``type`` ``declared`` (a name or a list of names; None: any)."""
+    if declared is None:
+        return True
+    names = [declared] if isinstance(declared, str) else list(declared)
+    for name in names:
+        if isinstance(value, bool) and name in ("number", "integer"):  # bool is an int in Python, not in JSON
+            continue
+        if name == "integer" and isinstance(value, float) and value.is_integer():
+            return True
+        if name not in _JSON_TYPES or isinstance(value, _JSON_TYPES[name]):
+            return True  # a type name this check does not know is the tool's to check
+    return False
+
+
+def _names(names: Sequence[Any], most: int = 8) -> str:
+    """Argument names for an error message: at most ``most``, each shortened (they are model-written)."""
+    shown = [n if len(n) <= 32 else n[:29] + "..." for n in map(str, names[:most])]
+    return repr(shown) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _json_name(value: Any) -> str:
+    """The JSON type name of a value, for error messages (never its repr: it may be huge or deeply nested)."""
+    if isinstance(value, bool):
+        return "boolean"
+    for name in ("string", "integer", "number", "array", "object", "null"):
+        if isinstance(value, _JSON_TYPES[name]):
+            return name
+    return type(value).__name__
+
+
 class Tool(ABC):
     """A tool the ``<think>`` section may call as ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     inputs: ClassVar[Mapping[str, Any]]
-    """JSON schema of the arguments object."""
+    """JSON schema of the arguments object.  :meth:`__call__` enforces ``properties`` (the allowed names),
+    ``required`` and each property's ``type`` (a name or a list of names); finer checks are :meth:`run`'s, which
+    raises :class:`ToolError` for a value it cannot use, so that the policy gets it back as an observation."""
 
     def __init__(self) -> None:
         self._ready = False
@@ -61,17 +105,38 @@ class Tool(ABC):
         """Run on ``image`` (the turn's current image) with validated ``arguments``."""
 
     def __call__(self, image: LoadedImage, arguments: Mapping[str, Any]) -> ToolResult:
-        """Set up on first use, check the argument names, run."""
+        """Check the arguments against :attr:`inputs`, set up on first use, run.
+
+        ``arguments`` comes from the policy (:func:`~regionreasoner.core.protocol.parse_tool_call`): anything that
+        is not a mapping of allowed names to values of the declared types raises :class:`ToolError`, which the
+        agent returns to the policy as an observation.
+        """
+        properties: Mapping[str, Any] = self.inputs.get("properties", {})
+        # WHY: a model can write any JSON as "arguments" (5, true, a list of lists); set() of those raises
+        # TypeError, so the shape is checked before the names.
+        if not isinstance(arguments, Mapping):
+            raise ToolError(
+                f"tool {self.name!r} takes a JSON object of arguments, not {_json_name(arguments)}",
+                hint=f"its arguments are {sorted(properties)}",
+            )
+        if not all(isinstance(k, str) for k in arguments):
+            raise ToolError(f"tool {self.name!r} got argument names that are not strings", hint="name each argument")
+        unknown = sorted(set(arguments) - set(properties))
+        missing = sorted(set(self.inputs.get("required", [])) - set(arguments))
+        if unknown or missing:
+            raise ToolError(
+                f"tool {self.name!r} got arguments {_names(sorted(arguments))}",
+                hint=f"it takes {sorted(properties)}" + (f"; required: {missing}" if missing else ""),
+            )
+        wrong = [
+            f"{key} is {_json_name(value)}, not {properties[key]['type']}"
+            for key, value in arguments.items()
+            if not _has_type(value, properties[key].get("type"))
+        ]
+        if wrong:
+            raise ToolError(f"tool {self.name!r} got {'; '.join(wrong)}", hint="send values of the declared types")
         with self._setup_lock:
             if not self._ready:
                 self.setup()
                 self._ready = True
-        allowed = set(self.inputs.get("properties", {}))
-        unknown = sorted(set(arguments) - allowed)
-        missing = sorted(set(self.inputs.get("required", [])) - set(arguments))
-        if unknown or missing:
-            raise ToolError(
-                f"tool {self.name!r} got arguments {sorted(arguments)}",
-                hint=f"it takes {sorted(allowed)}" + (f"; required: {missing}" if missing else ""),
-            )
         return self.run(image, arguments)

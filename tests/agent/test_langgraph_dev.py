@@ -22,6 +22,7 @@ def test_two_turns_through_the_langgraph_api(tiny_qwen25: Path, scene, servers, 
         **os.environ,
         "REGIONREASONER_MODEL": str(tiny_qwen25),
         "REGIONREASONER_MEMORY_URL": f"sqlite:///{tmp_path}/memory.db",
+        "REGIONREASONER_FRAME": "fixed:840x840",  # server configuration: it sets the model's coordinate space
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
     }
     cli = Path(sys.executable).with_name("langgraph")
@@ -30,7 +31,7 @@ def test_two_turns_through_the_langgraph_api(tiny_qwen25: Path, scene, servers, 
         client = get_sync_client(url=url)
         thread = client.threads.create()
         image, _ = scene
-        context = {"frame": "fixed:840x840", "char_limits": {"scene": 60, "focus": 40, "think": 60}, "max_objects": 1}
+        context = {"char_limits": {"scene": 60, "focus": 40, "think": 60}, "max_objects": 1}
         first = client.runs.wait(
             thread["thread_id"],
             "regionreasoner",

@@ -1,0 +1,194 @@
+"""Crash recovery (issue 9, defect 5): a turn key is checked before any model call, and a crash anywhere heals.
+
+Re-asking a turn with the key of a stored turn returns that turn without calling the model (it used to re-run the
+model and then raise ``TurnConflictError``, because the stored content hash covered latency and the trace id).  A
+process killed in the middle of a turn (``os._exit`` in a child, inside the policy call) or between the memory
+write and the checkpoint write leaves a dialogue that the same question with the same key completes: memory then
+holds the turn once, regions numbered R1..Rn without gaps, and the checkpoint agrees with the memory.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from regionreasoner.agent.api import RegionAgent
+from regionreasoner.agent.checkpoint import make_checkpointer
+from regionreasoner.agent.demo_scene import demo_scene
+from regionreasoner.core.errors import TurnConflictError
+from regionreasoner.core.protocol import AnswerObject, format_action
+from regionreasoner.core.types import TurnDraft, TurnStatus, Usage
+from regionreasoner.memory import RegionMemory
+from regionreasoner.memory.engine import BUSY_TIMEOUT_MS
+from regionreasoner.policies.scripted import ScriptedPolicy
+
+
+def _turn(x: int, think: str = "the ball") -> str:
+    """A well-formed scripted turn (840x840 frame) finding one box at ``x``."""
+    return format_action(
+        scene="a park", think=think, objects=[AnswerObject(box=(x, 10, x + 90, 100), point=(x + 45, 55))]
+    )
+
+
+def _requests(agent: RegionAgent) -> int:
+    policy = agent.policy
+    assert isinstance(policy, ScriptedPolicy)
+    return len(policy.requests)
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[list[RegionAgent]]:
+    made: list[RegionAgent] = []
+    yield made
+    for agent in made:
+        agent.close()
+
+
+def _agent(agents: list[RegionAgent], tmp_path: Path, turns: list[str], **kwargs: object) -> RegionAgent:
+    agent = RegionAgent(ScriptedPolicy(turns), memory=f"sqlite:///{tmp_path}/memory.db", **kwargs)  # type: ignore[arg-type]
+    agents.append(agent)
+    return agent
+
+
+def test_a_stored_key_is_returned_without_a_model_call(agents: list[RegionAgent], tmp_path: Path) -> None:
+    agent = _agent(agents, tmp_path, [_turn(10)])
+    dlg = agent.dialogue(demo_scene()[0])
+    first = dlg.ask("Find the red ball.", key="k1")
+    calls = _requests(agent)
+    # The scripted policy has no turn left: a model call would raise PolicyError.
+    again = dlg.ask("Find the red ball.", key="k1")
+    assert again == first and _requests(agent) == calls
+    assert [t.key for t in dlg.turns()] == ["k1"]
+    state = agent.graph.get_state({"configurable": {"thread_id": dlg.id}}).values
+    assert state["turn"] == first and state["work"].key == "k1"
+    # The stream API replays it too, as a node event and the turn.
+    events = list(dlg.stream("Find the red ball.", key="k1"))
+    assert events[-1].kind == "turn" and events[-1].turn == first and _requests(agent) == calls
+
+
+def test_a_reused_key_with_another_question_is_refused_before_the_model(
+    agents: list[RegionAgent], tmp_path: Path
+) -> None:
+    agent = _agent(agents, tmp_path, [_turn(10), _turn(200)])
+    dlg = agent.dialogue(demo_scene()[0])
+    dlg.ask("Find the red ball.", key="k1")
+    calls = _requests(agent)
+    with pytest.raises(TurnConflictError, match="k1") as info:
+        dlg.ask("Find the blue box.", key="k1")
+    assert info.value.hint and _requests(agent) == calls and len(dlg.turns()) == 1
+
+
+def test_the_same_key_with_another_sampled_answer_returns_the_stored_turn(tmp_path: Path) -> None:
+    """What a key names is the request (question, image, frame, references), not what the model sampled."""
+    with RegionMemory(f"sqlite:///{tmp_path}/memory.db") as memory:
+        image = memory.put_image(demo_scene()[0]).hash
+        dlg = memory.create_dialogue(image)
+
+        def draft(**answer: Any) -> TurnDraft:
+            request = {"question": "q", "rendered_question": "q", "image": image, "frame": "fixed:840x840"}
+            return TurnDraft.model_validate({**request, "key": "k", **answer})
+
+        first = memory.append_turn(dlg.id, draft(raw_text="one", usage=Usage(latency_ms=1.0), trace_id="a" * 32))
+        again = memory.append_turn(
+            dlg.id, draft(raw_text="two", status=TurnStatus.FAILED, usage=Usage(latency_ms=9.0), trace_id="b" * 32)
+        )
+        assert again == first and len(memory.turns(dlg.id)) == 1
+
+
+# --- a child process that dies ---------------------------------------------------------------------------------
+
+CHILD = """
+import json, os, sys
+from regionreasoner.agent.api import RegionAgent
+from regionreasoner.agent.demo_scene import demo_scene
+from regionreasoner.memory import RegionMemory
+from regionreasoner.policies.scripted import ScriptedPolicy
+
+where, durability, url, images, turns = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
+
+class DyingPolicy(ScriptedPolicy):
+    def complete(self, request, on_delta=None):
+        if where in request.stop:            # e.g. "</think>": die inside that model call
+            os._exit(17)
+        return super().complete(request, on_delta=on_delta)
+
+agent = RegionAgent(DyingPolicy(turns), memory=RegionMemory(url, image_dir=images), durability=durability)
+put = agent.checkpointer.put
+
+def dying_put(config, checkpoint, metadata, new_versions):
+    if where == "checkpoint" and checkpoint["channel_values"].get("turn") is not None:
+        os._exit(17)                          # the turn is in memory; its checkpoint never gets written
+    return put(config, checkpoint, metadata, new_versions)
+
+agent.checkpointer.put = dying_put
+dlg = agent.dialogue(demo_scene()[0], id="dlg")
+dlg.ask("Find the red ball.", key="k1")
+dlg.ask("Find the blue box.", key="k2")
+"""
+
+KILLS = [
+    ("</scene>", "exit"),
+    ("</think>", "exit"),
+    ("</answer>", "exit"),
+    ("</think>", "sync"),
+    ("</answer>", "async"),
+    ("checkpoint", "exit"),
+    ("checkpoint", "sync"),
+]
+
+
+def _kill_and_recover(agents: list[RegionAgent], url: str, images: Path, where: str, durability: str) -> None:
+    turns = json.dumps([_turn(10), _turn(200)])
+    argv = [sys.executable, "-c", textwrap.dedent(CHILD), where, durability, url, str(images), turns]
+    child = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 17, child.stderr[-3000:]
+    died_after_memory = where == "checkpoint"
+    with RegionMemory(url, image_dir=images) as memory:
+        assert [t.key for t in memory.turns("dlg")] == (["k1"] if died_after_memory else [])
+    # A new process asks the same question with the same key; the policy has exactly the turns still needed.
+    policy = ScriptedPolicy([_turn(200)] if died_after_memory else [_turn(10), _turn(200)])
+    agent = RegionAgent(policy, memory=RegionMemory(url, image_dir=images), durability=durability)
+    agents.append(agent)
+    dlg = agent.dialogue(id="dlg")
+    first = dlg.ask("Find the red ball.", key="k1")
+    assert first.index == 0 and [r.id for r in first.regions] == ["R1"] and first.status is TurnStatus.OK
+    assert _requests(agent) == (0 if died_after_memory else 3)
+    second = dlg.ask("Find the blue box.", key="k2")
+    assert second.index == 1 and [r.id for r in second.regions] == ["R2"]
+    assert dlg.ask("Find the red ball.", key="k1") == first  # replay is idempotent
+    turns = dlg.turns()
+    assert [t.key for t in turns] == ["k1", "k2"] and [r.id for r in dlg.regions()] == ["R1", "R2"]
+    state = agent.graph.get_state({"configurable": {"thread_id": "dlg"}})
+    assert state.next == () and state.values["turn"] == first
+
+
+@pytest.mark.parametrize(("where", "durability"), KILLS)
+def test_a_killed_turn_is_completed_by_asking_again_with_its_key(
+    agents: list[RegionAgent], tmp_path: Path, where: str, durability: str
+) -> None:
+    _kill_and_recover(agents, f"sqlite:///{tmp_path}/memory.db", tmp_path / "images", where, durability)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("where", "durability"), [("</think>", "sync"), ("checkpoint", "exit")])
+def test_a_killed_turn_on_postgres_is_completed_by_asking_again(
+    agents: list[RegionAgent], postgres_url: str, tmp_path: Path, where: str, durability: str
+) -> None:
+    _kill_and_recover(agents, postgres_url, tmp_path / "images", where, durability)
+
+
+def test_checkpoints_share_the_memory_busy_timeout(tmp_path: Path) -> None:
+    with RegionMemory(f"sqlite:///{tmp_path}/memory.db") as memory:
+        saver = make_checkpointer(memory)
+        conn = saver.conn
+        assert isinstance(conn, sqlite3.Connection)
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS == 30_000
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
