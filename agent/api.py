@@ -156,12 +156,22 @@ class DialogueSession:
         return {"configurable": {"thread_id": self.id}}
 
     def _input(self, question: str, image: ImageSource | None, key: str | None) -> InputState:
-        # The dialogue exists in memory already (agent.dialogue created it), so resolve finds its image itself.
-        image_hash = self.agent.memory.put_image(image).hash if image is not None else None
-        return InputState(question=question, image=image_hash, key=key)
+        # The question and key are checked (InputState raises InputError) before the image is stored, so a refused
+        # call stores nothing; the graph's resolve node checks the rest (length, cited names and boxes) before any
+        # model call.  The dialogue exists in memory already (agent.dialogue created it), so resolve finds its image.
+        checked = InputState(question=question, key=key)
+        if image is None:
+            return checked
+        return InputState(question=question, image=self.agent.memory.put_image(image).hash, key=key)
 
     def ask(self, question: str, *, image: ImageSource | None = None, key: str | None = None) -> Turn:
-        """Run one turn and return it as stored (a failed turn is returned too, with its problems)."""
+        """Run one turn and return it as stored (a failed turn is returned too, with its problems).
+
+        Bad input raises a :class:`~regionreasoner.core.errors.RegionReasonerError` subclass before any model call,
+        with nothing stored: ``InputError`` (not a string, a lone surrogate or NUL, a question longer than the
+        server's ``max_question_chars``, ``R0``, a malformed ``bbox=[...]``), ``GeometryError`` (an inline box that
+        is inverted or outside the image), ``RegionNotFoundError``, ``TurnConflictError``.
+        """
         out = self.agent.graph.invoke(
             self._input(question, image, key),
             self._config(),

@@ -93,6 +93,7 @@ _LIMIT_ENVS: Mapping[str, str] = {
     "max_section_chars": "REGIONREASONER_MAX_SECTION_CHARS",
     "max_temperature": "REGIONREASONER_MAX_TEMPERATURE",
     "max_tool_iterations": "REGIONREASONER_MAX_TOOL_ITERATIONS",
+    "max_question_chars": "REGIONREASONER_MAX_QUESTION_CHARS",
 }
 
 
@@ -285,6 +286,7 @@ class ServerConfig:
     max_section_chars: int = field(default=4000, metadata={"description": "most char_limits[section] a request sets"})
     max_temperature: float = field(default=2.0, metadata={"description": "highest temperature a request may set"})
     max_tool_iterations: int = field(default=3, metadata={"description": "most max_tool_iterations of a request"})
+    max_question_chars: int = field(default=4000, metadata={"description": "longest question a turn may ask"})
 
     def __post_init__(self) -> None:
         _check_model(self.model)
@@ -314,6 +316,7 @@ class ServerConfig:
             _int(_LIMIT_ENVS[name], getattr(self, name), low=getattr(floor, name))
         _int(_LIMIT_ENVS["max_section_chars"], self.max_section_chars, low=max(SECTION_CHAR_LIMITS.values()))
         _float(_LIMIT_ENVS["max_temperature"], self.max_temperature, low=0.0)
+        _int(_LIMIT_ENVS["max_question_chars"], self.max_question_chars, low=1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:

@@ -114,21 +114,45 @@ def _generate(work: TurnWork, ctx: Context, tr: TurnTracing, tag: SectionTag, st
         constraint=ctx.constraint(work.sections, work.bounds),
         sampling=ctx.sampling(),
     )
+    # A policy that fails (server down, timeouts, out of memory) fails the call, not the model: the turn is not
+    # recorded (stored under its key, a failed turn would be replayed instead of re-run), the error is raised from
+    # ask() with what to do, and nothing of the turn is stored (docs/reliability.md, "Faults").
+    # Imported here: this fix was confined to this function (they may move to the module's imports).
+    from langgraph.errors import GraphBubbleUp
+
+    from regionreasoner.core.errors import PolicyError, RegionReasonerError
+
+    unfinished = (
+        f"the policy failed in <{tag}> of turn {work.key!r}; nothing of the turn is stored: "
+        f"once the cause is fixed, ask again with key={work.key!r} to run it again"
+    )
     writer = get_stream_writer()
     request_attrs = {"gen_ai.request.max_tokens": ctx.max_new_tokens, "gen_ai.request.temperature": ctx.temperature}
-    with tr.model_call(system=_system(policy), model=policy.name, section=tag, request=request_attrs) as span:
-        completion = policy.complete(
-            request, on_delta=lambda delta: writer({"type": "delta", "section": tag, "text": delta})
-        )
-        span.set_attributes(
-            {
-                "gen_ai.usage.input_tokens": completion.prompt_tokens,
-                "gen_ai.usage.output_tokens": completion.generated_tokens,
-                "gen_ai.response.finish_reasons": [completion.finish_reason],
-                "regionreasoner.usage.cached_tokens": completion.cached_tokens,
-            }
-        )
-        tr.section_event(span, tag, completion.text)
+    try:
+        with tr.model_call(system=_system(policy), model=policy.name, section=tag, request=request_attrs) as span:
+            completion = policy.complete(
+                request, on_delta=lambda delta: writer({"type": "delta", "section": tag, "text": delta})
+            )
+            span.set_attributes(
+                {
+                    "gen_ai.usage.input_tokens": completion.prompt_tokens,
+                    "gen_ai.usage.output_tokens": completion.generated_tokens,
+                    "gen_ai.response.finish_reasons": [completion.finish_reason],
+                    "regionreasoner.usage.cached_tokens": completion.cached_tokens,
+                }
+            )
+            tr.section_event(span, tag, completion.text)
+    except RegionReasonerError as exc:
+        exc.add_note(unfinished)  # its type (PolicyError, PromptTooLongError, ...) and message stay as they are
+        raise
+    except GraphBubbleUp:
+        raise  # LangGraph's own control flow (interrupts), not a failure
+    except Exception as exc:
+        # WHY: no builtin exception may escape the public API; a backend's untyped one becomes the typed PolicyError.
+        raise PolicyError(
+            f"{type(policy).__name__} failed in <{tag}> of turn {work.key!r}: {type(exc).__name__}: {exc}",
+            hint=f"nothing of the turn is stored; once the cause is fixed, ask again with key={work.key!r}",
+        ) from exc
     return completion
 
 
@@ -368,4 +392,6 @@ def remember(state: State, runtime: Runtime[Context]) -> TurnUpdate:
             }
         ),
     )
-    return {"turn": turn}
+    # The turn's inputs are cleared with its end: LangGraph keeps a channel's value until it is written again, so a
+    # served run that leaves out `question` or `key` would otherwise re-ask the previous turn's question or key.
+    return {"turn": turn, "question": "", "image": None, "key": None}

@@ -14,7 +14,13 @@ from langgraph.config import get_config
 
 from regionreasoner.agent.context import IMAGE_ROOT_ENV, Context, resources
 from regionreasoner.agent.state import SectionTag, State, TurnUpdate, TurnWork
-from regionreasoner.core.citations import Reference, find_question_boxes, find_region_names, render_question
+from regionreasoner.core.citations import (
+    Reference,
+    check_question_references,
+    find_question_boxes,
+    find_region_names,
+    render_question,
+)
 from regionreasoner.core.errors import (
     ConfigError,
     DialogueNotFoundError,
@@ -27,8 +33,12 @@ from regionreasoner.core.geometry import as_box
 from regionreasoner.core.prompts import get_prompt
 from regionreasoner.core.types import Turn, TurnStatus, is_image_hash
 from regionreasoner.memory import RegionMemory
+from regionreasoner.memory.append import region_not_found
 
-__all__ = ["IMAGE_ROOT_ENV", "resolve_image", "resolve_turn", "stored_turn"]
+__all__ = ["IMAGE_ROOT_ENV", "MAX_QUESTION_CHARS_ENV", "resolve_image", "resolve_turn", "stored_turn"]
+
+MAX_QUESTION_CHARS_ENV = "REGIONREASONER_MAX_QUESTION_CHARS"
+"""The server variable that sets the longest question (``ServerConfig.max_question_chars``, 4000 by default)."""
 
 
 def resolve_image(value: str, memory: RegionMemory) -> str:
@@ -48,6 +58,12 @@ def resolve_image(value: str, memory: RegionMemory) -> str:
     path = Path(value).resolve()
     if not path.is_relative_to(root):
         raise InputError(f"image path {value!r} is outside {IMAGE_ROOT_ENV}={root}", hint="move it under that folder")
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a name too long for the file system (Python 3.11 raises from is_file)
+        raise InputError(f"image path {value[:80]!r} cannot be read: {exc.strerror}", hint="check the path") from None
+    if not is_file:
+        raise InputError(f"image path {value[:80]!r} is not a file under {IMAGE_ROOT_ENV}", hint="check the path")
     return memory.put_image(path).hash
 
 
@@ -74,12 +90,16 @@ def _explain_missing(memory: RegionMemory, dialogue_id: str, exc: RegionNotFound
     )
 
 
-def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str) -> str:
-    """The stored image hash this turn runs on; creates the dialogue on its first turn."""
+def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str) -> tuple[str, bool]:
+    """The stored image hash this turn runs on, and whether the dialogue is new (the caller creates it).
+
+    The dialogue is not created here: resolve first checks everything the question cites, so a refused turn leaves
+    no dialogue behind.
+    """
     if state.image is None and state.dialogue_id == dialogue_id and state.work.image_hash:
         # The thread ran a turn before: its image is the dialogue's latest (image versions are made by turns of
         # this same thread), so the memory need not be asked again.
-        return state.work.image_hash
+        return state.work.image_hash, False
     try:
         latest: str | None = memory.latest_image(dialogue_id)
     except DialogueNotFoundError:
@@ -90,10 +110,8 @@ def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str) -> str:
                 f"dialogue {dialogue_id!r} does not exist yet, so its first turn needs an image",
                 hint="pass image=<data URL or stored hash> with the first question",
             )
-        image_hash = resolve_image(state.image, memory)
-        memory.create_dialogue(image_hash, id=dialogue_id)
-        return image_hash
-    return resolve_image(state.image, memory) if state.image is not None else latest
+        return resolve_image(state.image, memory), True
+    return (resolve_image(state.image, memory) if state.image is not None else latest), False
 
 
 def stored_turn(memory: RegionMemory, dialogue_id: str, key: str) -> Turn | None:
@@ -141,10 +159,18 @@ def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
     carries that stored turn as ``turn`` instead (see :func:`_replay`): the graph then goes straight to
     ``remember``, and neither the policy nor any tool runs.
     """
-    question = state.question.strip() if isinstance(state.question, str) else ""
+    # InputState checked the types and the text (no lone surrogate, no NUL) when LangGraph built the state.
+    question = state.question.strip()
     if not question:
         raise InputError("the question is empty", hint="ask something, e.g. 'find the red car'")
     res = resources()
+    limit = res.config.max_question_chars
+    if len(question) > limit:
+        raise InputError(
+            f"the question is {len(question)} characters, more than this server's limit of {limit}",
+            hint=f"ask a shorter question; the server sets the limit with {MAX_QUESTION_CHARS_ENV}",
+        )
+    check_question_references(question)
     memory = res.memory(ctx)
     dialogue_id = _thread_id()
     if state.key:
@@ -154,7 +180,7 @@ def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
         if stored is not None:
             return _replay(state, memory, dialogue_id, question, stored)
     policy = res.policy(ctx)
-    image_hash = _image_of_turn(state, memory, dialogue_id)
+    image_hash, new_dialogue = _image_of_turn(state, memory, dialogue_id)
     info = res.image_info(memory, image_hash)
     size = (info.width, info.height)
     frame = policy.frame
@@ -162,6 +188,8 @@ def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
     references: list[Reference] = []
     by_name: dict[str, tuple[int, int, int, int]] = {}
     for name in names:
+        if new_dialogue:
+            raise region_not_found(dialogue_id, name, 0)
         try:
             region = memory.get_region(dialogue_id, name)
         except RegionNotFoundError as exc:
@@ -178,6 +206,8 @@ def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
             )
         inline.append(frame.box_to_model(box, size))
         references.append(Reference(inline=i, box=inline[-1], frame=frame.spec))
+    if new_dialogue:
+        memory.create_dialogue(image_hash, id=dialogue_id)
     rendered = render_question(question, by_name, inline=inline)
     template = get_prompt(policy.prompt_template)
     sections = tuple(cast(SectionTag, s) for s in template.sections if s != "focus" or references)

@@ -16,10 +16,21 @@ from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
 from regionreasoner.core.citations import Reference
+from regionreasoner.core.errors import InputError
 from regionreasoner.core.types import Citation, Problem, RegionDraft, Sections, Turn, TurnStatus, Usage
 from regionreasoner.policies.base import FinishReason
 
-__all__ = ["BROKEN_FINISH", "InputState", "OutputState", "SectionTag", "State", "TurnUpdate", "TurnWork"]
+__all__ = [
+    "BROKEN_FINISH",
+    "MAX_KEY_CHARS",
+    "InputState",
+    "OutputState",
+    "SectionTag",
+    "State",
+    "TurnUpdate",
+    "TurnWork",
+    "check_text",
+]
 
 SectionTag = Literal["scene", "focus", "think", "answer"]
 """A section of the structured action, in the order a turn writes them."""
@@ -106,13 +117,54 @@ class TurnWork:
         return self.finish in BROKEN_FINISH
 
 
+MAX_KEY_CHARS = 200
+"""The longest turn key a caller may send."""
+
+
+def check_text(name: str, value: object, *, optional: bool = False, max_chars: int | None = None) -> None:
+    """Raise InputError unless ``value`` is a string that can be stored and sent on (None too when ``optional``).
+
+    A lone surrogate (U+D800..U+DFFF alone, from a JSON escape) is not text: no database, JSON encoder or tokenizer
+    takes it.  A NUL is refused too (Postgres text cannot hold one; a path with one cannot be opened).
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        kind = "null" if value is None else type(value).__name__
+        raise InputError(
+            f"{name} must be a string, got {kind}",
+            hint=f"send {name} as a JSON string" + (" or leave it out" if optional else ""),
+        )
+    if max_chars is not None and len(value) > max_chars:
+        raise InputError(f"{name} is {len(value)} characters, more than {max_chars}", hint=f"shorten the {name}")
+    if "\x00" in value:
+        raise InputError(
+            f"{name} contains a NUL character (at {value.index(chr(0))})", hint=f"remove it from the {name}"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{name} holds a lone surrogate (U+{ord(value[exc.start]):04X} at character {exc.start}): not text",
+            hint=f"send the {name} as valid UTF-8 (a JSON \\ud8xx escape must be followed by its \\udcxx pair)",
+        ) from None
+
+
 @dataclass(kw_only=True)
 class InputState:
-    """What a caller sends for one turn."""
+    """What a caller sends for one turn, type-checked on construction (a served turn sends JSON of any shape).
 
-    question: str
+    ``__post_init__`` raises :class:`~regionreasoner.core.errors.InputError` for a value that is not a string (a
+    number, a dict, null for the question), a string with a lone surrogate or a NUL, an empty ``image`` or a key
+    longer than :data:`MAX_KEY_CHARS`: LangGraph builds the state from the input before ``resolve`` runs, so a bad
+    input ends there, before any node, model call or write.  An empty question and the question length cap are
+    checked by ``resolve`` (the cap is server configuration).
+    """
+
+    question: str = ""
     """The user's question. It may name earlier regions ("the cup next to R1") or give a box inline as
-    ``bbox=[x1, y1, x2, y2]`` in original-image pixels.  Written by the caller (resolve strips it)."""
+    ``bbox=[x1, y1, x2, y2]`` in original-image pixels.  Written by the caller (resolve strips it); required (the
+    default only lets a missing question end as resolve's "the question is empty" InputError)."""
 
     image: str | None = None
     """The picture, needed on a dialogue's first turn (later: a new image version): a content hash already in the
@@ -120,6 +172,13 @@ class InputState:
 
     key: str | None = None
     """Idempotency key of the turn (storing the same key twice is a no-op); None: resolve makes one."""
+
+    def __post_init__(self) -> None:
+        check_text("question", self.question)
+        check_text("image", self.image, optional=True)
+        if self.image == "":
+            raise InputError("image is empty", hint="send a data URL, a stored image hash or a path, or leave it out")
+        check_text("key", self.key, optional=True, max_chars=MAX_KEY_CHARS)
 
 
 @dataclass(kw_only=True)
@@ -146,6 +205,8 @@ class TurnUpdate(TypedDict, total=False):
     """What a node returns: the state fields it writes (LangGraph merges them; the last write wins)."""
 
     question: str
+    image: str | None
+    key: str | None
     dialogue_id: str
     work: TurnWork
     turn: Turn | None

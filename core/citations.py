@@ -26,6 +26,7 @@ __all__ = [
     "Reference",
     "ReferenceMatch",
     "check_citations",
+    "check_question_references",
     "find_cited_boxes",
     "find_question_boxes",
     "find_region_names",
@@ -42,6 +43,9 @@ _CITED = re.compile(
 )
 _INLINE = re.compile(r"bbox\s*=\s*\[\s*" + r"\s*,\s*".join([_NUM] * 4) + r"\s*\]", re.IGNORECASE)
 _REGION_NAME = re.compile(r"(?<![\w-])R([1-9][0-9]*)(?![\w-])")
+_ZERO_NAME = re.compile(r"(?<![\w-])R(0[0-9]*)(?![\w-])")
+_LOOSE_BOX = re.compile(r"bbox\s*=?\s*[\[(][^\])\n]{0,200}[\])]?", re.IGNORECASE)
+"""Anything that looks like an inline box: ``bbox`` then a bracket, ``=`` optional, brackets of either kind."""
 
 Coords4 = tuple[float, float, float, float]
 
@@ -95,6 +99,37 @@ def find_question_boxes(question: str) -> list[QuestionBox]:
         QuestionBox(m.start(), m.end(), (float(m[1]), float(m[2]), float(m[3]), float(m[4])))
         for m in _INLINE.finditer(question)
     ]
+
+
+def check_question_references(question: str) -> None:
+    """Raise for references a question writes in a form that cannot be resolved, instead of passing them on as text.
+
+    * Something that looks like an inline box but is not ``bbox=[x1, y1, x2, y2]`` with four plain numbers
+      (``bbox=[1e3, ...]``, ``NaN``, three or five numbers, no ``=``, round brackets, unclosed): GeometryError.
+    * ``R0`` or a name with a leading zero (``R01``): InputError (names start at R1, without leading zeros).
+
+    Lower-case ``r1`` and names glued to other words (``R2-D2``, ``PR1``) stay plain text, as documented.
+
+    >>> check_question_references("the cup left of R1 in bbox=[10, 20, 30.5, 40]")
+    >>> check_question_references("the cup in bbox=[1e3, 20, 30, 40]")
+    Traceback (most recent call last):
+    ...
+    regionreasoner.core.errors.GeometryError: 'bbox=[1e3, 20, 30, 40]' is not an inline box (write bbox=[...] ...)
+    """
+    for m in _LOOSE_BOX.finditer(question):
+        if _INLINE.fullmatch(question, m.start(), m.end()) is None:
+            written = m.group()
+            raise GeometryError(
+                f"{written[:60]!r} is not an inline box",
+                hint="write bbox=[x1, y1, x2, y2] with four plain numbers (12 or 12.5) in original-image pixels",
+            )
+    for m in _ZERO_NAME.finditer(question):
+        digits = m.group(1).lstrip("0")
+        fix = f"write 'R{digits}'; " if digits else ""
+        raise InputError(
+            f"{m.group()!r} is not a region name: names start at R1, without leading zeros",
+            hint=fix + "cite regions as R1, R2, ... as earlier turns named them",
+        )
 
 
 def render_question(

@@ -22,6 +22,7 @@ __all__ = [
     "ModelLoadError",
     "NotFoundError",
     "PolicyError",
+    "PromptTooLongError",
     "RegionNotFoundError",
     "RegionReasonerError",
     "StorageError",
@@ -64,11 +65,24 @@ class EmptyImageError(ImageError):
 
 
 class ImageTooLargeError(ImageError):
-    """The image has more pixels than the configured limit (decompression-bomb guard)."""
+    """The image has more bytes or more pixels than the configured limits (checked before reading / decoding)."""
 
 
 class UnsupportedImageError(ImageError):
     """The image is valid but not supported as is (for example an animated image with several frames)."""
+
+
+class PromptTooLongError(InputError):
+    """The prompt (question, image tokens, template) does not fit in the model's context; raised before generation.
+
+    ``prompt_tokens`` is how many tokens the prompt needs (a lower bound where the backend cannot count image
+    tokens), ``context_tokens`` the model's context length.
+    """
+
+    def __init__(self, message: str, *, prompt_tokens: int, context_tokens: int, hint: str | None = None) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.context_tokens = context_tokens
+        super().__init__(message, hint=hint)
 
 
 class GeometryError(InputError):

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from regionreasoner.core.errors import (
+    ConfigError,
     EmptyImageError,
     ImageDecodeError,
     ImageError,
@@ -34,10 +35,13 @@ from regionreasoner.core.errors import (
     UnsupportedImageError,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageSource", "LoadedImage", "image_hash", "load_image"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "ImageSource", "LoadedImage", "image_hash", "load_image"]
 
 DEFAULT_MAX_PIXELS = 64_000_000
 """Largest accepted image (width x height): 64 megapixels, e.g. 8000x8000. Guards against decompression bombs."""
+
+DEFAULT_MAX_BYTES = 50_000_000
+"""Largest accepted encoded image: 50 MB (a file, the bytes of a data URL, raw bytes), checked before reading."""
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<b64>;base64)?,(?P<data>.*)$", re.DOTALL)
 
@@ -106,26 +110,32 @@ def load_image(
     source: ImageSource,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     frame: int | None = None,
 ) -> LoadedImage:
     """Load ``source`` as an upright 8-bit RGB image with a content hash.
 
     ``source``: a file path, a ``data:image/...;base64,`` URL, encoded bytes, a PIL image, an ``(H, W)`` or
     ``(H, W, 3)`` uint8 array, or a :class:`LoadedImage` (returned as is).  ``max_pixels`` bounds width x
-    height before any pixel is decoded.  ``frame`` picks one frame of an animated image (0-based); without it an
-    animated image is rejected.
+    height before any pixel is decoded; ``max_bytes`` bounds the encoded size before it is read (a file's size
+    from ``stat`` and at most ``max_bytes + 1`` bytes read, a data URL's base64 length before decoding).
+    ``frame`` picks one frame of an animated image (0-based); without it an animated image is rejected.
 
     Raises ImageDecodeError (not an image, truncated, missing file), EmptyImageError (zero width or height),
-    ImageTooLargeError (above ``max_pixels``), UnsupportedImageError (animated without ``frame``, unknown mode).
+    ImageTooLargeError (above ``max_bytes`` or ``max_pixels``), UnsupportedImageError (animated without ``frame``,
+    unknown mode), ConfigError (``max_bytes`` < 1).
     """
     if isinstance(source, LoadedImage):
         return source
+    if max_bytes < 1:
+        raise ConfigError(f"max_bytes={max_bytes}: set it >= 1 (bytes)")
     if isinstance(source, Image.Image):
         return _finish(source, max_pixels=max_pixels, frame=frame, label="PIL image")
     if isinstance(source, (bytes, bytearray, memoryview)):
+        _check_bytes(len(source), max_bytes, f"{len(source)} bytes")
         return _open_bytes(bytes(source), max_pixels=max_pixels, frame=frame, label=f"{len(source)} bytes")
     if isinstance(source, str) and source.startswith("data:"):
-        return _open_bytes(_decode_data_url(source), max_pixels=max_pixels, frame=frame, label="data URL")
+        return _open_bytes(_decode_data_url(source, max_bytes), max_pixels=max_pixels, frame=frame, label="data URL")
     if isinstance(source, (str, os.PathLike)):
         text = os.fspath(source)
         if re.match(r"^[a-z][a-z0-9+.-]*://", text) and not text.startswith("file://"):
@@ -134,16 +144,44 @@ def load_image(
                 hint="download the image yourself and pass its path or bytes",
             )
         path = Path(text.removeprefix("file://"))
-        if not path.is_file():
-            raise ImageDecodeError(f"cannot load {str(path)!r}: no such file", hint="check the path")
-        return _open_bytes(path.read_bytes(), max_pixels=max_pixels, frame=frame, label=str(path))
+        try:
+            is_file = path.is_file()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte in the path
+            is_file = False
+        if not is_file:
+            raise ImageDecodeError(f"cannot load {str(path)[:200]!r}: no such file", hint="check the path")
+        return _open_bytes(_read_file(path, max_bytes), max_pixels=max_pixels, frame=frame, label=str(path))
     return _from_array(source, max_pixels=max_pixels)
 
 
-def _decode_data_url(url: str) -> bytes:
+def _check_bytes(size: int, max_bytes: int, label: str) -> None:
+    if size > max_bytes:
+        raise ImageTooLargeError(
+            f"{label}: {size} bytes exceeds the limit of {max_bytes} bytes (max_bytes)",
+            hint="compress or downscale the image, or raise max_bytes if you trust the source",
+        )
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refusing one larger than ``max_bytes`` before reading it (and reading at most one more)."""
+    label = str(path)
+    try:
+        _check_bytes(path.stat().st_size, max_bytes, label)
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)  # the file may have grown since stat
+    except OSError as exc:
+        raise ImageDecodeError(f"cannot read {label!r}: {exc}", hint="check the path and its permissions") from exc
+    _check_bytes(len(data), max_bytes, label)
+    return data
+
+
+def _decode_data_url(url: str, max_bytes: int) -> bytes:
     m = _DATA_URL.match(url)
     if m is None or not m.group("b64"):
         raise ImageDecodeError("malformed data URL", hint="use data:image/png;base64,<base64 bytes>")
+    # Checked before decoding: base64 encodes 3 bytes in 4 characters, so this is the decoded size (give or take
+    # the padding) and nothing is allocated for an oversized URL.
+    _check_bytes((m.end("data") - m.start("data")) // 4 * 3, max_bytes, "data URL")
     try:
         return base64.b64decode(m.group("data"), validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -25,6 +25,7 @@ from regionreasoner.memory.convert import (
 from regionreasoner.memory.models import CitationRow, DialogueRow, RegionRow, TurnRow
 
 __all__ = [
+    "MAX_REGION_NUMBER",
     "REGION_BY_NUMBER",
     "dialogue_exists",
     "dialogue_not_found",
@@ -88,8 +89,19 @@ REGION_BY_NUMBER = (
 """The look-up behind get_region: the unique index ``(dialogue_id, number)``, then the turn by primary key."""
 
 
+MAX_REGION_NUMBER = 2**31 - 1
+"""The highest region number a dialogue can have (the ``number`` column is a 32-bit INTEGER on Postgres); a
+larger one (``R99999999999999999999``) names no region and is never sent to the database (SQLite raised
+OverflowError past 2**63 - 1)."""
+
+
 def get_region(conn: Connection, dialogue_id: str, number: int) -> Region | None:
-    """Region ``R<number>`` of a dialogue, or None: one SELECT on the unique index ``(dialogue_id, number)``."""
+    """Region ``R<number>`` of a dialogue, or None: one SELECT on the unique index ``(dialogue_id, number)``.
+
+    A number outside ``1..MAX_REGION_NUMBER`` is None without a query.
+    """
+    if not 1 <= number <= MAX_REGION_NUMBER:
+        return None
     row = conn.execute(REGION_BY_NUMBER, {"dialogue_id": dialogue_id, "number": number}).first()
     return None if row is None else region_from_row(row)
 

@@ -49,6 +49,7 @@ from regionreasoner.memory.engine import (
 from regionreasoner.memory.migrate import HEAD_REVISION, current_revision, upgrade_engine
 from regionreasoner.memory.models import DialogueRow, ImageRow, RegionRow, TurnRow
 from regionreasoner.memory.reads import (
+    MAX_REGION_NUMBER,
     dialogue_exists,
     dialogue_not_found,
     get_region,
@@ -256,7 +257,8 @@ class RegionMemory:
         when the content is equal and raises TurnConflictError when it differs.  Checked before anything is
         written: the dialogue (DialogueNotFoundError) and image (ImageNotFoundError) exist; boxes and points lie
         in the image and masks have its size (GeometryError, 1e-6 px tolerance); referenced and cited regions
-        exist in this dialogue (RegionNotFoundError).
+        exist in this dialogue (RegionNotFoundError; a number past ``MAX_REGION_NUMBER`` is never sent to the
+        database).
         """
         return self.append_turns(dialogue_id, [draft])[0]
 
@@ -270,6 +272,17 @@ class RegionMemory:
                 )
         if not drafts:
             return []
+        past = [
+            name
+            for draft in drafts
+            for name in (*draft.referenced, *(c.region for c in draft.citations if c.region is not None))
+            if int(name[1:]) > MAX_REGION_NUMBER
+        ]
+        if past:  # never sent to the database (SQLite raised OverflowError past 2**63 - 1)
+            with self._read() as conn:
+                if not dialogue_exists(conn, dialogue_id):
+                    raise dialogue_not_found(dialogue_id)
+                raise _append.region_not_found(dialogue_id, past[0], region_count(conn, dialogue_id))
         return self._write(lambda conn: _append.append_drafts(conn, dialogue_id, drafts))
 
     def turns(self, dialogue_id: str) -> list[Turn]:
@@ -297,11 +310,15 @@ class RegionMemory:
         """Region ``region_id`` (``"R1"``, ``"R2"``, ...) of a dialogue, in original pixels.
 
         One indexed SELECT.  Raises RegionNotFoundError for a name the dialogue does not have or that is not a
-        region name (``"R0"``, ``"r1"``, ``"X"``), listing the names that exist; DialogueNotFoundError.
+        region name (``"R0"``, ``"r1"``, ``"X"``) or whose number is past ``MAX_REGION_NUMBER`` (never sent to the
+        database), listing the names that exist; DialogueNotFoundError.
         """
-        if isinstance(region_id, str) and REGION_ID_PATTERN.match(region_id) is not None:
+        m = REGION_ID_PATTERN.match(region_id) if isinstance(region_id, str) else None
+        # A name longer than MAX_REGION_NUMBER's digits names no region: no int() of thousands of digits (Python's
+        # int-string limit) and no number past the column's range is sent to the database.
+        if m is not None and len(m[1]) <= len(str(MAX_REGION_NUMBER)):
             with self._read(Begin.NONE) as conn:
-                found = get_region(conn, dialogue_id, int(region_id[1:]))
+                found = get_region(conn, dialogue_id, int(m[1]))
             if found is not None:
                 return found
         with self._read() as conn:

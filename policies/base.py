@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from cachetools import LRUCache
 
-from regionreasoner.core.errors import ConfigError
+from regionreasoner.core.errors import ConfigError, PromptTooLongError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.images import LoadedImage
 
@@ -35,6 +35,7 @@ __all__ = [
     "SamplingParams",
     "Timings",
     "TurnConstraint",
+    "prompt_too_long",
 ]
 
 FinishReason = Literal["stop", "length", "eos", "constraint"]
@@ -189,6 +190,19 @@ class Completion:
     generated_tokens: int = 0
     timings: Timings = Timings()
     token_ids: tuple[int, ...] | None = None
+
+
+def prompt_too_long(model: str, prompt_tokens: int, context_tokens: int, setting: str) -> PromptTooLongError:
+    """The error every backend raises, before generating, for a prompt that leaves no room in the model's context.
+
+    ``setting`` names where the context length is set (``max_model_len=``, ``--max-model-len``), for the hint.
+    """
+    return PromptTooLongError(
+        f"the prompt is {prompt_tokens} tokens but {model} has a context of {context_tokens} tokens",
+        prompt_tokens=prompt_tokens,
+        context_tokens=context_tokens,
+        hint=f"shorten the question (or use a smaller image), or serve a longer context ({setting})",
+    )
 
 
 class PreparedImages:

@@ -9,28 +9,39 @@ Images travel as base64 data URLs (prepared for the policy's frame on the client
 the identity for fixed and smart-resize frames).  A partial assistant message is continued with the server's
 ``continue_final_message`` option (vLLM and SGLang).  Constrained turns are served one segment per request with
 ``structured_outputs: {"grammar": <EBNF>}`` (vLLM's structured outputs; see
-:mod:`~regionreasoner.policies.engine_driver`); ``json_schema`` requests use ``response_format``.  Connection errors,
-timeouts and 5xx answers are retried with exponential backoff; a 4xx answer is a :class:`PolicyError` carrying the
-server's message.
+:mod:`~regionreasoner.policies.engine_driver`); ``json_schema`` requests use ``response_format``.  Connection errors
+and resets, timeouts, bodies cut off or not JSON, and 5xx answers are retried (``retries`` times at most) with
+exponential backoff, then a :class:`PolicyError`; a 4xx answer is a :class:`PolicyError` carrying the server's message.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, PolicyError
 from regionreasoner.core.frames import Frame, SmartResizeFrame
 from regionreasoner.core.images import LoadedImage, load_image
-from regionreasoner.policies.base import Completion, DeltaCallback, ImageSlot, Policy, PolicyRequest, PreparedImages
+from regionreasoner.policies.base import (
+    Completion,
+    DeltaCallback,
+    ImageSlot,
+    Policy,
+    PolicyRequest,
+    PreparedImages,
+    prompt_too_long,
+)
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
-from regionreasoner.policies.families import derive_frame, frame_for_name
-from regionreasoner.policies.hf_inputs import SpecialTokens, assistant_segments, escape_special_tokens
+from regionreasoner.policies.families import checkpoint_folder, derive_frame, frame_for_name
+from regionreasoner.policies.hf_inputs import SpecialTokens, assistant_segments, escape_special_tokens, render_chat
 
 __all__ = ["OpenAIPolicy", "default_frame_for_name"]
 
@@ -45,6 +56,32 @@ def default_frame_for_name(model: str) -> Frame:
     return frame_for_name(model)
 
 
+def _json_object(content: bytes) -> dict[str, Any] | str:
+    """The JSON object ``content`` holds, or why it holds none (a short reason, never the body itself)."""
+    try:
+        data = json.loads(content)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return f"{type(exc).__name__}: {exc}"
+    return data if isinstance(data, dict) else f"a JSON {type(data).__name__}, not an object"
+
+
+def _first_choice(data: dict[str, Any], url: str) -> dict[str, Any]:
+    """``data["choices"][0]`` of a chat completion, or a :class:`PolicyError` when the answer has another shape.
+
+    Not retried: a server that answers 2xx with an error object (``{"object": "error", ...}``) or another API's
+    shape answers the same request the same way again.
+    """
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        shown = json.dumps(data)[:300]
+        raise PolicyError(
+            f"{url}/chat/completions answered with no choices (not a chat completion): {shown}",
+            hint="point base_url at an OpenAI-compatible server (vllm serve, SGLang) and check its log",
+        )
+    return choice
+
+
 class OpenAIPolicy(Policy):
     """A policy served over the OpenAI chat-completions API.
 
@@ -54,7 +91,11 @@ class OpenAIPolicy(Policy):
     (:func:`~regionreasoner.policies.families.derive_frame`) from the ``tokenizer`` checkpoint folder when it is
     one, with the served ``model`` name for the name rule; without a folder it is guessed from ``model``.
     ``timeout`` is per request in seconds; ``retries`` bounds the retries of one request after connection errors,
-    timeouts and 5xx answers.
+    timeouts and 5xx answers.  ``max_model_len`` is the server's context length in tokens (default: with a
+    ``tokenizer`` checkpoint folder, its config's ``max_position_embeddings``; otherwise unknown): a prompt whose text
+    tokens alone do not fit raises :class:`~regionreasoner.core.errors.PromptTooLongError` before any request, and
+    ``max_tokens`` is clamped to the room left.  Image tokens are counted by the server only, whose refusal of a
+    longer prompt is a :class:`PolicyError` saying so (docs/policies.md, "Context length").
     """
 
     def __init__(
@@ -70,6 +111,7 @@ class OpenAIPolicy(Policy):
         retries: int = 4,
         backoff: float = 0.5,
         extra_body: dict[str, Any] | None = None,
+        max_model_len: int | None = None,
     ) -> None:
         try:
             import httpx
@@ -79,6 +121,8 @@ class OpenAIPolicy(Policy):
             ) from exc
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ConfigError(f"retries={retries}, timeout={timeout}, backoff={backoff}: need >= 0, > 0, >= 0")
+        if max_model_len is not None and max_model_len < 2:
+            raise ConfigError(f"max_model_len={max_model_len}: set it >= 2 tokens, or leave it unset")
         root = base_url.rstrip("/")
         self.url = root if root.endswith("/v1") else root + "/v1"
         self.name = model
@@ -91,6 +135,8 @@ class OpenAIPolicy(Policy):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers)
         self._tokenizer_name = tokenizer
+        self.max_model_len = max_model_len or (_configured_context(tokenizer) if tokenizer is not None else None)
+        """The server's context length in tokens, when known (checked only with a ``tokenizer``)."""
         self._grammars: GrammarCache | None = None
         self._tokenizer: Any = None
         self._special_tokens: SpecialTokens | None = None
@@ -147,6 +193,12 @@ class OpenAIPolicy(Policy):
 
     # -- HTTP -----------------------------------------------------------------------------------------------------
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one chat completion; retried (at most ``retries`` times) after failures a retry can fix.
+
+        Retried: connection errors and resets, timeouts, a body cut off mid-response, 5xx answers, and a 2xx answer
+        whose body is not a JSON object (a proxy's error page, half a document).  Not retried: 4xx answers.  Every
+        failure ends as a :class:`PolicyError` naming the URL and the last failure.
+        """
         import httpx
 
         url = self.url + "/chat/completions"
@@ -154,19 +206,27 @@ class OpenAIPolicy(Policy):
         for attempt in range(self.retries + 1):
             try:
                 response = self._client.post(url, json=body)
-            except httpx.TransportError as exc:  # connection refused/reset, timeouts
+            except (httpx.TransportError, httpx.DecodingError) as exc:  # refused/reset, timeouts, cut-off bodies
                 last = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code < 400:
-                    data: dict[str, Any] = response.json()
-                    return data
-                detail = response.text[:500]
-                if response.status_code < 500:
-                    raise PolicyError(
-                        f"{url} rejected the request with {response.status_code}: {detail}",
-                        hint="check the model name, the request options and the server's limits (max_model_len)",
-                    )
-                last = f"HTTP {response.status_code}: {detail}"
+                if response.status_code >= 400:
+                    detail = response.text[:500]
+                    if response.status_code < 500:
+                        hint = "check the model name, the request options and the server's limits (max_model_len)"
+                        if _CONTEXT_WORDS.search(detail):
+                            hint = (
+                                "the prompt does not fit in the served model's context: shorten the question (or "
+                                "use a smaller image), or serve a longer context (vllm serve --max-model-len)"
+                            )
+                        raise PolicyError(
+                            f"{url} rejected the request with {response.status_code}: {detail}", hint=hint
+                        )
+                    last = f"HTTP {response.status_code}: {detail}"
+                else:
+                    data = _json_object(response.content)
+                    if isinstance(data, dict):
+                        return data
+                    last = f"HTTP {response.status_code} with a body that is not a JSON document ({data})"
             if attempt < self.retries:
                 delay = self.backoff * (2**attempt) * (1 + 0.1 * random.random())
                 logger.warning("%s failed (%s); retry %d/%d in %.2f s", url, last, attempt + 1, self.retries, delay)
@@ -209,7 +269,7 @@ class OpenAIPolicy(Policy):
         t0 = time.perf_counter()
         data = self._post(body)
         seconds = time.perf_counter() - t0
-        choice = data["choices"][0]
+        choice = _first_choice(data, self.url)
         text = str(choice["message"].get("content") or "")
         stop_reason = choice.get("stop_reason")
         if choice.get("finish_reason") == "stop" and isinstance(stop_reason, str) and not text.endswith(stop_reason):
@@ -244,14 +304,30 @@ class OpenAIPolicy(Policy):
             raise PolicyError("the assistant prefix does not follow the request's constraint")
         return machine
 
+    def _room(self, request: PolicyRequest) -> int | None:
+        """Tokens left for generation in the context (text tokens counted; None: unknown), or PromptTooLongError."""
+        special = self._special()
+        if self.max_model_len is None or special is None:
+            return None
+        prompt = len(special.encode(render_chat(self._tokenizer, request.messages).pieces))
+        if prompt >= self.max_model_len:
+            raise prompt_too_long(self.name, prompt, self.max_model_len, "max_model_len=, vllm serve --max-model-len")
+        return self.max_model_len - prompt - len(special.encode(assistant_segments(request.assistant_prefix)))
+
     def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
         """Serve one request (one HTTP call, or one per segment for a constrained turn)."""
         if (request.json_schema is not None or request.grammar is not None) and request.assistant_prefix:
             raise ConfigError("a json_schema or grammar request cannot continue an assistant prefix on a server")
         with self._lock:
             self._special()  # loads the tokenizer once, under the lock, when one is given
+            room = self._room(request)
             driver = RowDriver(request=request, machine=self._machine(request))
         while (call := driver.next_call()) is not None:
+            if room is not None:  # the generation budget clamped to the context, as the server would clamp it
+                if room - driver.generated < 1:
+                    driver.finish = "length"  # the text so far filled the context: nothing more to generate
+                    break
+                call = replace(call, max_tokens=min(call.max_tokens, room - driver.generated))
             result = self._call(request, call)
             driver.feed(result)
             if on_delta is not None and result.text:
@@ -268,3 +344,18 @@ class OpenAIPolicy(Policy):
 
     def __repr__(self) -> str:
         return f"OpenAIPolicy({self.url!r}, {self.name!r}, frame={self.frame.spec!r})"
+
+
+_CONTEXT_WORDS = re.compile(r"context length|maximum model length|max_model_len", re.IGNORECASE)
+"""How OpenAI-compatible servers (vLLM, SGLang, OpenAI) word a refusal of a prompt past the model's context."""
+
+
+def _configured_context(checkpoint: str) -> int | None:
+    """``max_position_embeddings`` of a checkpoint folder's ``config.json`` (or of its ``text_config``), if any."""
+    folder = checkpoint_folder(checkpoint)
+    config_file = folder / "config.json" if folder is not None else None
+    if config_file is None or not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    value = config.get("max_position_embeddings") or (config.get("text_config") or {}).get("max_position_embeddings")
+    return int(value) if isinstance(value, int) and value > 1 else None

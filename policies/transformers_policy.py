@@ -14,16 +14,28 @@ import logging
 import threading
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from cachetools import LRUCache
 
-from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
+from regionreasoner.core.errors import (
+    ConfigError,
+    DependencyMissingError,
+    ModelLoadError,
+    PolicyError,
+)
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.images import LoadedImage
-from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest, PreparedImages
+from regionreasoner.policies.base import (
+    Completion,
+    DeltaCallback,
+    Policy,
+    PolicyRequest,
+    PreparedImages,
+    prompt_too_long,
+)
 from regionreasoner.policies.constraints import GrammarCache, GrammarMachine, TokenConstraint, TurnMachine
 from regionreasoner.policies.decoding import Row, RowCall, run_rows
 from regionreasoner.policies.families import checkpoint_folder, derive_frame, family_for, resolve_prompt_template
@@ -82,7 +94,10 @@ class TransformersPolicy(Policy):
     bounds how many turns' KV caches are kept (least recently used dropped).  ``section_limits`` says how a
     section's character limit is enforced: ``"mask"`` (only tokens starting with ``<`` once the limit is reached;
     compiles instantly) or ``"grammar"`` (a bounded repetition, exactly as the engine backends do; a few seconds of
-    compiling per limit with a 150k vocabulary).
+    compiling per limit with a 150k vocabulary).  ``max_model_len`` is the context length in tokens (default: the
+    model config's ``max_position_embeddings``): a prompt that does not fit raises
+    :class:`~regionreasoner.core.errors.PromptTooLongError` before any generation, and ``max_new_tokens`` is clamped
+    to the room the prompt and prefix leave (docs/policies.md, "Context length").
     """
 
     def __init__(
@@ -96,9 +111,12 @@ class TransformersPolicy(Policy):
         attn_implementation: str | None = None,
         sessions: int = 4,
         section_limits: Literal["mask", "grammar"] = "mask",
+        max_model_len: int | None = None,
     ) -> None:
         if sessions < 1:
             raise ConfigError(f"sessions={sessions}: set it >= 1")
+        if max_model_len is not None and max_model_len < 2:
+            raise ConfigError(f"max_model_len={max_model_len}: set it >= 2 tokens, or leave it unset (the config's)")
         if section_limits not in ("mask", "grammar"):
             raise ConfigError(f"section_limits={section_limits!r}: use 'mask' or 'grammar'")
         self.section_limits = section_limits
@@ -144,6 +162,9 @@ class TransformersPolicy(Policy):
         except (OSError, ValueError) as exc:
             raise _load_error(str(model), exc, what="the tokenizer", where=folder) from exc
         self.family = family_for(config.model_type)
+        configured = getattr(config.get_text_config(), "max_position_embeddings", None)
+        self.max_model_len = int(max_model_len or configured or 0) or None
+        """Context length in tokens (None: the config names none, nothing is checked)."""
         processor = None
         try:
             if self.family.mrope:
@@ -322,11 +343,33 @@ class TransformersPolicy(Policy):
         )
         return call, cache, key
 
+    # -- context length -----------------------------------------------------------------------------------------
+    def _fit(self, call: RowCall) -> Completion | None:
+        """Fit ``call`` in the context; returns the completion when nothing can be generated, else None.
+
+        Raises PromptTooLongError when the prompt alone leaves no room for a token; returns the empty ``length``
+        completion when the prompt and prefix together fill the context; else clamps ``max_new_tokens`` to the room.
+        """
+        if self.max_model_len is None:
+            return None
+        row = call.row
+        if row.prompt_len >= self.max_model_len:  # room for at least one new token is needed
+            raise prompt_too_long(self.name, row.prompt_len, self.max_model_len, "max_model_len=")
+        room = self.max_model_len - len(row.ids)
+        if room < 1:  # the assistant text so far (model output, tool responses) filled the context
+            return Completion(text="", finish_reason="length", prompt_tokens=len(row.ids), cached_tokens=row.fed)
+        if call.sampling.max_new_tokens > room:
+            call.sampling = replace(call.sampling, max_new_tokens=room)
+        return None
+
     # -- the Policy interface -----------------------------------------------------------------------------------
     def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
         """Serve one request, continuing its turn's KV session when the prompt and prefix match one."""
         with self._lock:
             call, cache, key = self._prepare(request)
+            full = self._fit(call)
+            if full is not None:
+                return full
             call.on_delta = on_delta
             bitmask = self.grammars.new_bitmask(1) if call.row.machine is not None else None
             cache, (completion,) = run_rows(
@@ -363,17 +406,24 @@ class TransformersPolicy(Policy):
                 calls.append(
                     RowCall(row=row, sampling=request.sampling, stop=request.stop, seed=seed, input_tokens=len(row.ids))
                 )
-            needs_mask = any(c.row.machine is not None for c in calls)
-            _, completions = run_rows(
-                self.model,
-                self.tokenizer,
-                calls,
-                mrope=self.family.mrope,
-                eos_ids=self.eos_ids,
-                pad_id=self.pad_id,
-                bitmask=self.grammars.new_bitmask(len(calls)) if needs_mask else None,
+            full = [self._fit(c) for c in calls]  # before any generation: a prompt too long raises for the batch
+            todo = [c for c, f in zip(calls, full, strict=True) if f is None]
+            needs_mask = any(c.row.machine is not None for c in todo)
+            _, done = (
+                run_rows(
+                    self.model,
+                    self.tokenizer,
+                    todo,
+                    mrope=self.family.mrope,
+                    eos_ids=self.eos_ids,
+                    pad_id=self.pad_id,
+                    bitmask=self.grammars.new_bitmask(len(todo)) if needs_mask else None,
+                )
+                if todo
+                else (None, [])
             )
-            return completions
+            generated = iter(done)
+            return [f if f is not None else next(generated) for f in full]
 
     def reset_sessions(self) -> None:
         """Drop every cached KV session."""

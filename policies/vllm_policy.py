@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import zlib
@@ -35,7 +36,14 @@ from cachetools import LRUCache
 from regionreasoner.core.errors import ConfigError, DependencyMissingError, ModelLoadError, PolicyError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.images import LoadedImage
-from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest, PreparedImages
+from regionreasoner.policies.base import (
+    Completion,
+    DeltaCallback,
+    Policy,
+    PolicyRequest,
+    PreparedImages,
+    prompt_too_long,
+)
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
 from regionreasoner.policies.engine_driver import EngineCall, EngineResult, RowDriver
 from regionreasoner.policies.families import checkpoint_folder, derive_frame, family_for, resolve_prompt_template
@@ -92,6 +100,11 @@ class VLLMPolicy(Policy):
     :func:`~regionreasoner.policies.families.derive_frame`, as for the other backends.  Construction does not touch
     the process environment; see :func:`configure_vllm_environment`.  ``sessions`` bounds the token sessions kept
     (least recently used dropped).
+
+    Context length (``max_model_len``, as the engine has it): a prompt that does not fit raises
+    :class:`~regionreasoner.core.errors.PromptTooLongError` before any generation (checked here on the text tokens,
+    and by the engine with the image tokens, whose refusal is turned into the same error); generation stops at the
+    end of the context with finish reason ``length`` (docs/policies.md, "Context length").
     """
 
     def __init__(
@@ -142,6 +155,8 @@ class VLLMPolicy(Policy):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"vLLM cannot load {model!r}: {exc}", hint="pass a local checkpoint folder") from exc
         self.tokenizer = self.llm.get_tokenizer()
+        self.max_model_len = int(kwargs["max_model_len"] or self.llm.llm_engine.model_config.max_model_len)
+        """Context length in tokens, as the engine enforces it (the one it was given, else the one it derived)."""
         self._special = SpecialTokens(self.tokenizer)
         config = self.llm.llm_engine.model_config.hf_config
         self.family = family_for(config.model_type)
@@ -221,7 +236,13 @@ class VLLMPolicy(Policy):
             prompts.append(TokensPrompt(prompt_token_ids=list(call.prefix_ids), multi_modal_data=data))
             params.append(self._sampling(driver.request, call, key))
         t0 = time.perf_counter()
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        try:
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        except ValueError as exc:  # the engine counts image tokens too: its refusal of a long prompt, typed
+            found = _ENGINE_TOO_LONG.search(str(exc))
+            if found is None:
+                raise
+            raise prompt_too_long(self.name, int(found.group(1)), self.max_model_len, "max_model_len=") from exc
         seconds = (time.perf_counter() - t0) / max(1, len(work))
         for (driver, _, _, _), out in zip(work, outputs, strict=True):
             o = out.outputs[0]
@@ -257,6 +278,11 @@ class VLLMPolicy(Policy):
                 driver = RowDriver(
                     request=request, machine=session.machine, prefix_ids=tuple(session.prompt_ids + session.ids)
                 )
+                # Text tokens only (each image is one placeholder until the engine expands it): a lower bound.
+                if len(session.prompt_ids) >= self.max_model_len:
+                    raise prompt_too_long(self.name, len(session.prompt_ids), self.max_model_len, "max_model_len=")
+                if len(session.prompt_ids) + len(session.ids) >= self.max_model_len:
+                    driver.finish = "length"  # the assistant text so far filled the context: nothing to generate
                 rows.append((driver, key, session, images))
             while True:
                 work = [(d, call, k, imgs) for d, k, _, imgs in rows if (call := d.next_call()) is not None]
@@ -291,6 +317,10 @@ class VLLMPolicy(Policy):
     def close(self) -> None:
         """Drop sessions; the engine is freed with the object."""
         self.reset_sessions()
+
+
+_ENGINE_TOO_LONG = re.compile(r"prompt \(length (\d+)\).*maximum model length", re.DOTALL)
+"""vLLM's refusal of a prompt longer than ``max_model_len`` (``VLLMValidationError``, a ValueError)."""
 
 
 def _end_tokens(config: Any, tokenizer: Any, model: str) -> set[int]:

@@ -3,17 +3,24 @@
 Tools declare themselves (name, description, JSON-schema inputs as class attributes) and load lazily: heavy
 weights load in :meth:`Tool.setup` on first use, never at import or construction.  Boxes and points are in
 original-image pixels (xyxy floats); masks are COCO RLE of the whole image.
+
+Every call of :meth:`Tool.run` has a time limit (:attr:`Tool.timeout_s`): it runs in a worker thread, and a call
+that has not returned in time becomes a :class:`ToolError` observation, so a hung tool cannot hang the turn.
+Python cannot kill a thread: the hung call is abandoned (a daemon thread, so it does not keep the process alive),
+and the tool refuses further calls until it returns.
 """
 
 from __future__ import annotations
 
+import contextvars
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from regionreasoner.core.errors import ToolError
+from regionreasoner.core.errors import ConfigError, ToolError
 from regionreasoner.core.geometry import Box, Point
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.masks import Rle
@@ -86,6 +93,11 @@ def _json_name(value: Any) -> str:
 class Tool(ABC):
     """A tool the ``<think>`` section may call as ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``."""
 
+    timeout_s: float = 60.0
+    """Longest a :meth:`run` call may take, in seconds (a class default; an instance may set its own).  A call
+    past it is abandoned and becomes a :class:`ToolError` ("tool X exceeded its time limit of N s").  :meth:`setup`
+    (loading weights, once) is not limited."""
+
     name: ClassVar[str]
     description: ClassVar[str]
     inputs: ClassVar[Mapping[str, Any]]
@@ -96,6 +108,7 @@ class Tool(ABC):
     def __init__(self) -> None:
         self._ready = False
         self._setup_lock = threading.Lock()
+        self._abandoned: threading.Thread | None = None
 
     def setup(self) -> None:  # noqa: B027 - most tools have nothing to load
         """Load weights; called once, on first use."""
@@ -139,4 +152,37 @@ class Tool(ABC):
             if not self._ready:
                 self.setup()
                 self._ready = True
-        return self.run(image, arguments)
+        return self._run_limited(image, arguments)
+
+    def _run_limited(self, image: LoadedImage, arguments: Mapping[str, Any]) -> ToolResult:
+        """:meth:`run` in a daemon worker thread, waited for at most :attr:`timeout_s` seconds."""
+        limit = self.timeout_s
+        if not (isinstance(limit, int | float) and not isinstance(limit, bool) and math.isfinite(limit) and limit > 0):
+            raise ConfigError(f"{type(self).__name__}.timeout_s={limit!r}: set it to a number of seconds > 0")
+        hung = self._abandoned
+        if hung is not None and hung.is_alive():
+            # WHY: the abandoned call may still be using the tool's state (a model, a cache); a second call on top
+            # of it could race with it, and a tool that hangs every time would pile up one thread per call.
+            raise ToolError(
+                f"tool {self.name!r} is still running a call that exceeded its time limit of {limit:g} s",
+                hint="answer without this tool",
+            )
+        outcome: list[ToolResult | BaseException] = []
+
+        def work() -> None:
+            try:
+                outcome.append(self.run(image, arguments))
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                outcome.append(exc)
+
+        context = contextvars.copy_context()  # the caller's trace span stays the parent of spans the tool opens
+        worker = threading.Thread(target=context.run, args=(work,), name=f"tool-{self.name}", daemon=True)
+        worker.start()
+        worker.join(limit)
+        if worker.is_alive():
+            self._abandoned = worker
+            raise ToolError(f"tool {self.name!r} exceeded its time limit of {limit:g} s", hint="answer without it")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
