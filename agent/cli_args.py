@@ -161,20 +161,13 @@ def check_memory_url(url: str | None, option: str) -> None:
 
     Raises ConfigError (not a URL, unsupported scheme) or InputError (the file is a folder, or lies under a file).
     """
-    from regionreasoner.memory.engine import is_memory_sqlite, normalize_url
+    from regionreasoner.memory.engine import normalize_url, sqlite_path_problem
 
-    parsed = normalize_url(url)
-    if parsed.get_backend_name() != "sqlite" or is_memory_sqlite(parsed) or not parsed.database:
-        return
-    path = Path(parsed.database).expanduser()
-    hint = f"pass {option} sqlite:///path/to/memory.db with a path to a file in a folder"
-    if path.is_dir():
-        raise InputError(f"{option} {url}: {path} is a folder", hint=hint)
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{option} {url}: {path} lies under the file {parent}", hint=hint)
-            return
+    if (problem := sqlite_path_problem(normalize_url(url))) is not None:
+        raise InputError(
+            f"{option} {url}: {problem}",
+            hint=f"pass {option} sqlite:///path/to/memory.db with a path to a file in a folder",
+        )
 
 
 @contextmanager

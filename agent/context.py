@@ -245,6 +245,10 @@ class AppContext(Context):
     tracer_provider: TracerProvider | None = field(
         default=None, metadata={"description": "OpenTelemetry provider (None: the global one)"}
     )
+    settings: ServerConfig | None = field(
+        default=None,
+        metadata={"description": "limits and image root of this app's turns (None: the defaults, no image paths)"},
+    )
 
 
 def live(ctx: Context) -> AppContext | None:
@@ -384,24 +388,22 @@ def _check_model(model: str) -> None:
 
 def _check_memory_url(url: str) -> None:
     """``url`` is a supported memory URL; a SQLite file's path is not a folder nor under a file (nothing created)."""
-    from regionreasoner.memory.engine import is_memory_sqlite, normalize_url
+    from regionreasoner.memory.engine import normalize_url, sqlite_path_problem
 
     shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # never a password in a message
     try:
         parsed = normalize_url(url)
     except ConfigError as exc:
         raise _server_error(MEMORY_URL_ENV, shown, exc) from None
-    if parsed.get_backend_name() != "sqlite" or is_memory_sqlite(parsed) or not parsed.database:
-        return
-    path = Path(parsed.database).expanduser()
-    hint = f"set {MEMORY_URL_ENV}=sqlite:///path/to/memory.db, a file in a folder"
-    if path.is_dir():
-        raise ConfigError(f"{MEMORY_URL_ENV}={shown!r}: {path} is a folder", hint=hint)
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"{MEMORY_URL_ENV}={shown!r}: {path} lies under the file {parent}", hint=hint)
-            return
+    if (problem := sqlite_path_problem(parsed)) is not None:
+        raise ConfigError(
+            f"{MEMORY_URL_ENV}={shown!r}: {problem}",
+            hint=f"set {MEMORY_URL_ENV}=sqlite:///path/to/memory.db, a file in a folder",
+        )
+
+
+_APP_SETTINGS = ServerConfig()
+"""The limits of an in-process app's turns (the defaults; no image root)."""
 
 
 class Resources:
@@ -422,6 +424,19 @@ class Resources:
         # memory (a decoded image is a few MB, an ImageInfo a few hundred bytes).
         self._images: LRUCache[str, LoadedImage] = LRUCache(maxsize=8)
         self._infos: LRUCache[str, ImageInfo] = LRUCache(maxsize=4096)
+
+    def settings(self, ctx: Context) -> ServerConfig:
+        """The limits and image root a turn of ``ctx`` runs under.
+
+        A served (plain) context gets the server's configuration (:attr:`config`, from the environment).  An
+        in-process app (an :class:`AppContext`) is its own server: it gets the defaults and never depends on the
+        environment's ``REGIONREASONER_*`` server variables being valid (it passes images through the API, so it
+        reads no image paths).
+        """
+        app = live(ctx)
+        if app is None:
+            return self.config
+        return app.settings if app.settings is not None else _APP_SETTINGS
 
     @property
     def config(self) -> ServerConfig:

@@ -41,15 +41,17 @@ MAX_QUESTION_CHARS_ENV = "REGIONREASONER_MAX_QUESTION_CHARS"
 """The server variable that sets the longest question (``ServerConfig.max_question_chars``, 4000 by default)."""
 
 
-def resolve_image(value: str, memory: RegionMemory) -> str:
-    """Turn graph input into a stored image hash: a known hash, a data URL, or a path under the image root."""
+def resolve_image(value: str, memory: RegionMemory, root: Path | None = None) -> str:
+    """Turn graph input into a stored image hash: a known hash, a data URL, or a path under the image ``root``.
+
+    ``root`` is the server's configured image root (None: paths are refused).
+    """
     if is_image_hash(value):
         memory.image_info(value)
         return value
     if value.startswith("data:"):
         return memory.put_image(value).hash
     # Paths are read only under the server's configured root (a served graph must not read arbitrary files).
-    root = resources().config.image_root
     if root is None:
         raise InputError(
             f"image {value[:60]!r} is neither a stored hash nor a data URL",
@@ -90,7 +92,7 @@ def _explain_missing(memory: RegionMemory, dialogue_id: str, exc: RegionNotFound
     )
 
 
-def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str) -> tuple[str, bool]:
+def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str, root: Path | None) -> tuple[str, bool]:
     """The stored image hash this turn runs on, and whether the dialogue is new (the caller creates it).
 
     The dialogue is not created here: resolve first checks everything the question cites, so a refused turn leaves
@@ -110,8 +112,8 @@ def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str) -> tupl
                 f"dialogue {dialogue_id!r} does not exist yet, so its first turn needs an image",
                 hint="pass image=<data URL or stored hash> with the first question",
             )
-        return resolve_image(state.image, memory), True
-    return (resolve_image(state.image, memory) if state.image is not None else latest), False
+        return resolve_image(state.image, memory, root), True
+    return (resolve_image(state.image, memory, root) if state.image is not None else latest), False
 
 
 def stored_turn(memory: RegionMemory, dialogue_id: str, key: str) -> Turn | None:
@@ -123,7 +125,9 @@ def stored_turn(memory: RegionMemory, dialogue_id: str, key: str) -> Turn | None
     return next((t for t in turns if t.key == key), None)
 
 
-def _replay(state: State, memory: RegionMemory, dialogue_id: str, question: str, stored: Turn) -> TurnUpdate:
+def _replay(
+    state: State, memory: RegionMemory, dialogue_id: str, question: str, stored: Turn, root: Path | None
+) -> TurnUpdate:
     """The update that returns ``stored`` (asked again under its key) without a model call.
 
     The key names one request: the same key with another question (or another image) is a TurnConflictError, raised
@@ -132,7 +136,7 @@ def _replay(state: State, memory: RegionMemory, dialogue_id: str, question: str,
     conflict = []
     if stored.question != question:
         conflict.append(f"question {stored.question!r}, not {question!r}")
-    if state.image is not None and resolve_image(state.image, memory) != stored.image:
+    if state.image is not None and resolve_image(state.image, memory, root) != stored.image:
         conflict.append(f"image {stored.image[:12]}..., not the one sent")
     if conflict:
         raise TurnConflictError(
@@ -164,7 +168,8 @@ def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
     if not question:
         raise InputError("the question is empty", hint="ask something, e.g. 'find the red car'")
     res = resources()
-    limit = res.config.max_question_chars
+    settings = res.settings(ctx)
+    limit = settings.max_question_chars
     if len(question) > limit:
         raise InputError(
             f"the question is {len(question)} characters, more than this server's limit of {limit}",
@@ -178,9 +183,9 @@ def resolve_turn(state: State, ctx: Context, key: str) -> TurnUpdate:
         # memory, without loading or calling the model.
         stored = stored_turn(memory, dialogue_id, state.key)
         if stored is not None:
-            return _replay(state, memory, dialogue_id, question, stored)
+            return _replay(state, memory, dialogue_id, question, stored, settings.image_root)
     policy = res.policy(ctx)
-    image_hash, new_dialogue = _image_of_turn(state, memory, dialogue_id)
+    image_hash, new_dialogue = _image_of_turn(state, memory, dialogue_id, settings.image_root)
     info = res.image_info(memory, image_hash)
     size = (info.width, info.height)
     frame = policy.frame

@@ -40,6 +40,7 @@ __all__ = [
     "is_memory_sqlite",
     "make_engine",
     "normalize_url",
+    "sqlite_path_problem",
     "storage_error",
     "tune_sqlite",
 ]
@@ -249,3 +250,19 @@ def storage_error(exc: SQLAlchemyError, url: URL) -> StorageError:
     else:
         hint = "check the database URL and that the server is running"
     return StorageError(f"database error on {where}: {text}", hint=hint)
+
+
+def sqlite_path_problem(url: URL) -> str | None:
+    """Why a SQLite file URL cannot be opened as a memory (its path is a folder, or lies under a file), or None.
+
+    Checks only; creates nothing.  Non-SQLite and in-memory URLs have no such problem.
+    """
+    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url) or not url.database:
+        return None
+    path = Path(url.database).expanduser()
+    if path.is_dir():
+        return f"{path} is a folder"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{path} lies under the file {parent}"
+    return None

@@ -47,14 +47,15 @@ DATA_URL = IMAGE.to_data_url()
 class Served:
     """The compiled graph with an in-memory checkpointer, one memory, a scripted policy, served-style inputs."""
 
-    def __init__(self, memory: RegionMemory) -> None:
+    def __init__(self, memory: RegionMemory, config: ServerConfig) -> None:
         self.memory = memory
+        self.config = config
         self.graph: Any = builder.compile(checkpointer=InMemorySaver())
         self.policy = ScriptedPolicy([TURN] * 4, frame="fixed:840x840")
 
     def ask(self, inputs: Any, thread: str | None = None) -> dict[str, Any]:
         self.policy = ScriptedPolicy([TURN] * 4, frame="fixed:840x840")
-        ctx = AppContext(policy=self.policy, memory=self.memory)
+        ctx = AppContext(policy=self.policy, memory=self.memory, settings=self.config)
         config = {"configurable": {"thread_id": thread or uuid.uuid4().hex}}
         out = self.graph.invoke(inputs, config, context=ctx)
         assert isinstance(out, dict)
@@ -81,7 +82,7 @@ def served(tmp_path: Path, image_root: Path, monkeypatch: pytest.MonkeyPatch) ->
     resources = Resources(config)
     monkeypatch.setattr(context_module, "_RESOURCES", resources)
     memory = RegionMemory(f"sqlite:///{tmp_path}/memory.db")
-    yield Served(memory)
+    yield Served(memory, config)
     memory.close()
     resources.close()
 
