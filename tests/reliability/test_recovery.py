@@ -2,8 +2,9 @@
 
 Re-asking a turn with the key of a stored turn returns that turn without calling the model (it used to re-run the
 model and then raise ``TurnConflictError``, because the stored content hash covered latency and the trace id).  A
-process killed in the middle of a turn (``os._exit`` in a child, inside the policy call) or between the memory
-write and the checkpoint write leaves a dialogue that the same question with the same key completes: memory then
+process killed in the middle of a turn (``os._exit`` in a child: at the start of resolve, ground or remember, inside
+the scene, think or answer model call) or between the memory write and the checkpoint write leaves a dialogue that
+the same question with the same key completes: memory then
 holds the turn once, regions numbered R1..Rn without gaps, and the checkpoint agrees with the memory.
 """
 
@@ -120,7 +121,19 @@ class DyingPolicy(ScriptedPolicy):
             os._exit(17)
         return super().complete(request, on_delta=on_delta)
 
-agent = RegionAgent(DyingPolicy(turns), memory=RegionMemory(url, image_dir=images), durability=durability)
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+class DyingNode(SpanProcessor):
+    # Every node body runs inside its span: "node:ground" dies as the ground node starts.
+    def on_start(self, span, parent_context=None):
+        if where == "node:" + span.name.removeprefix("regionreasoner.node "):
+            os._exit(17)
+
+provider = TracerProvider()
+provider.add_span_processor(DyingNode())
+agent = RegionAgent(
+    DyingPolicy(turns), memory=RegionMemory(url, image_dir=images), durability=durability, tracer_provider=provider
+)
 put = agent.checkpointer.put
 
 def dying_put(config, checkpoint, metadata, new_versions):
@@ -135,11 +148,15 @@ dlg.ask("Find the blue box.", key="k2")
 """
 
 KILLS = [
+    ("node:resolve", "exit"),
     ("</scene>", "exit"),
     ("</think>", "exit"),
     ("</answer>", "exit"),
     ("</think>", "sync"),
     ("</answer>", "async"),
+    ("node:ground", "exit"),
+    ("node:remember", "exit"),
+    ("node:remember", "sync"),
     ("checkpoint", "exit"),
     ("checkpoint", "sync"),
 ]
