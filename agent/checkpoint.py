@@ -13,10 +13,11 @@ uses **or is given** gets :func:`serializer`: :func:`make_checkpointer` installs
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from regionreasoner.core.errors import ConfigError
+from regionreasoner.core.errors import ConfigError, StorageError
 from regionreasoner.memory import RegionMemory
 
 __all__ = ["STATE_TYPES", "make_checkpointer", "secure", "serializer"]
@@ -45,6 +46,10 @@ STATE_TYPES: tuple[tuple[str, str], ...] = (
     ("regionreasoner.core.masks", "Rle"),
 )
 """(module, class) pairs a checkpoint may contain besides LangGraph's own safe types."""
+
+
+_SETUP_LOCK = 0x52524350  # "RRCP": the advisory lock key under which Postgres checkpoint tables are set up
+_SETUP_TIMEOUT_S = 60.0
 
 
 def serializer() -> Any:
@@ -116,7 +121,22 @@ def make_checkpointer(memory: RegionMemory, checkpoints: str | Path | Any | None
             ) from exc
         conn = psycopg.connect(text.replace("+psycopg", ""), autocommit=True, prepare_threshold=0, row_factory=dict_row)
         saver = PostgresSaver(conn, serde=serializer())
-        saver.setup()
+        # LangGraph's setup() migrates without a lock: processes setting up a fresh database at the same moment
+        # collide on its migrations table (a unique violation). A session-level advisory lock makes them take turns.
+        # It is polled, not waited for: a session blocked in pg_advisory_lock holds a snapshot, which the holder's
+        # CREATE INDEX CONCURRENTLY waits out, and Postgres reports that as a deadlock.
+        deadline = time.monotonic() + _SETUP_TIMEOUT_S
+        while not (conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (_SETUP_LOCK,)).fetchone() or {}).get("ok"):
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"another process kept the checkpoint set-up lock for more than {_SETUP_TIMEOUT_S:g} s",
+                    hint="retry; if it persists, look for a stuck process connected to the database",
+                )
+            time.sleep(0.05)
+        try:
+            saver.setup()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
         return saver
     from langgraph.checkpoint.sqlite import SqliteSaver
 
