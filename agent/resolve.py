@@ -118,11 +118,7 @@ def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str, root: P
 
 def stored_turn(memory: RegionMemory, dialogue_id: str, key: str) -> Turn | None:
     """The turn stored in ``dialogue_id`` under ``key``, or None (also when the dialogue does not exist yet)."""
-    try:
-        turns = memory.turns(dialogue_id)
-    except DialogueNotFoundError:
-        return None
-    return next((t for t in turns if t.key == key), None)
+    return memory.turn_by_key(dialogue_id, key)
 
 
 def _replay(

@@ -293,6 +293,15 @@ class RegionMemory:
                 raise dialogue_not_found(dialogue_id)
             return found
 
+    def turn_by_key(self, dialogue_id: str, key: str) -> Turn | None:
+        """The turn a dialogue stores under idempotency ``key``, or None (also for an unknown dialogue).
+
+        One indexed query (the ``(dialogue_id, key)`` unique constraint), whatever the dialogue's length.
+        """
+        with self._read() as conn:
+            found = load_turns(conn, (TurnRow.dialogue_id == dialogue_id) & (TurnRow.key == key))
+            return found[0] if found else None
+
     def turn(self, dialogue_id: str, index: int) -> Turn:
         """Turn ``index`` (0-based) of a dialogue; DialogueNotFoundError, or NotFoundError for a missing index."""
         with self._read() as conn:

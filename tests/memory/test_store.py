@@ -295,3 +295,13 @@ def test_memory_maps_every_field_of_the_core_types() -> None:
     }
     for model, fields in mapped.items():
         assert set(model.model_fields) == fields, model.__name__
+
+
+def test_turn_by_key_is_one_lookup(memory: RegionMemory, make_picture: Callable[..., np.ndarray]) -> None:
+    image = memory.put_image(make_picture()).hash
+    dialogue = memory.create_dialogue(image).id
+    first = memory.append_turn(
+        dialogue, TurnDraft(question="q", rendered_question="q", image=image, frame="pixels", key="k")
+    )
+    assert memory.turn_by_key(dialogue, "k") == first
+    assert memory.turn_by_key(dialogue, "other") is None and memory.turn_by_key("no-such-dialogue", "k") is None
