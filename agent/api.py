@@ -27,9 +27,9 @@ from regionreasoner.agent.context import AppContext, Context, load_policy
 from regionreasoner.agent.graph import builder
 from regionreasoner.agent.render import render_regions
 from regionreasoner.agent.state import InputState
-from regionreasoner.core.errors import ConfigError, InputError
+from regionreasoner.core.errors import ConfigError, InputError, PolicyError
 from regionreasoner.core.images import ImageSource
-from regionreasoner.core.types import Region, Turn
+from regionreasoner.core.types import ProblemKind, Region, Turn
 from regionreasoner.memory import RegionMemory
 from regionreasoner.policies.base import Policy
 from regionreasoner.tools.base import Segmenter, Tool
@@ -90,10 +90,9 @@ class RegionAgent:
             tracer_provider=tracer_provider,
             **context,
         )
-        if self.context.constrained and self.context.tools:
-            raise ConfigError(
-                "constrained decoding does not cover tool calls yet", hint="pass constrained=False with tools"
-            )
+        names = [t.name for t in self.context.tools]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"tools {names} have repeated names", hint="give each tool its own name")
 
     @classmethod
     def from_pretrained(
@@ -167,6 +166,10 @@ class DialogueSession:
     def ask(self, question: str, *, image: ImageSource | None = None, key: str | None = None) -> Turn:
         """Run one turn and return it as stored (a failed turn is returned too, with its problems).
 
+        When the policy itself fails (server down, timeouts, a backend bug), the turn is recorded as failed (problem
+        ``policy_fault``, stored without its key) and PolicyError is raised with ``.turn`` set to it: asking again
+        with the same ``key`` runs the turn again once the cause is fixed.
+
         Bad input raises a :class:`~regionreasoner.core.errors.RegionReasonerError` subclass before any model call,
         with nothing stored: ``InputError`` (not a string, a lone surrogate or NUL, a question longer than the
         server's ``max_question_chars``, ``R0``, a malformed ``bbox=[...]``), ``GeometryError`` (an inline box that
@@ -180,6 +183,7 @@ class DialogueSession:
         )
         turn = out["turn"]
         assert isinstance(turn, Turn)
+        _raise_if_faulted(turn)
         return turn
 
     def stream(
@@ -205,6 +209,7 @@ class DialogueSession:
                         turn = update["turn"]
         if turn is not None:
             yield StreamEvent(kind="turn", turn=turn)
+            _raise_if_faulted(turn)
 
     def turns(self) -> list[Turn]:
         """The stored turns, first first."""
@@ -228,3 +233,16 @@ class DialogueSession:
             regions = [r for r in regions if r.turn <= turn]
             highlight = [r.id for r in regions if r.turn == turn]
         return render_regions(self.image(), regions, mask_alpha=mask_alpha, highlight=highlight)
+
+
+def _raise_if_faulted(turn: Turn) -> None:
+    """Raise PolicyError (``.turn`` set) when ``turn`` was ended by a policy fault; it is stored already."""
+    faults = [p for p in turn.problems if p.kind is ProblemKind.POLICY_FAULT]
+    if not faults:
+        return
+    error = PolicyError(
+        f"{faults[0].message} (turn {turn.index + 1} of dialogue {turn.dialogue_id!r} is recorded as failed)",
+        hint="fix the policy or its server, then ask again (with the same key, if you gave one)",
+    )
+    error.turn = turn
+    raise error

@@ -34,7 +34,7 @@ from regionreasoner.core.answer_map import ANSWER_PROTOCOLS, AnswerProtocol
 from regionreasoner.core.errors import ConfigError
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.types import ImageInfo
-from regionreasoner.policies.base import SECTION_CHAR_LIMITS, SamplingParams, TurnConstraint
+from regionreasoner.policies.base import SECTION_CHAR_LIMITS, SamplingParams, ToolSpec, TurnConstraint
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -223,12 +223,26 @@ class Context:
         """Sampling settings of one node call."""
         return SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed)
 
-    def constraint(self, sections: tuple[str, ...], bounds: tuple[int, int]) -> TurnConstraint | None:
-        """The turn constraint for these sections and frame extent, or None when decoding is free."""
+    def constraint(
+        self,
+        sections: tuple[str, ...],
+        bounds: tuple[int, int],
+        *,
+        tools: tuple[ToolSpec, ...] = (),
+        max_tool_calls: int = 0,
+    ) -> TurnConstraint | None:
+        """The turn constraint for these sections and frame extent (and tools ``<think>`` may call), or None."""
         if not self.constrained:
             return None
         limits = {**SECTION_CHAR_LIMITS, **self.char_limits}
-        return TurnConstraint(sections=sections, bounds=bounds, max_objects=self.max_objects, char_limits=limits)
+        return TurnConstraint(
+            sections=sections,
+            bounds=bounds,
+            max_objects=self.max_objects,
+            char_limits=limits,
+            tools=tools,
+            max_tool_calls=max_tool_calls,
+        )
 
 
 @dataclass(kw_only=True)

@@ -25,13 +25,13 @@ from langgraph.runtime import Runtime
 from regionreasoner.agent.context import Context, live, resources
 from regionreasoner.agent.resolve import resolve_turn
 from regionreasoner.agent.state import SectionTag, State, TurnUpdate, TurnWork
+from regionreasoner.agent.tool_node import context_tools, node_context, node_tracing, tool_specs, tools
 from regionreasoner.agent.tracing import TurnTracing, span_attributes
 from regionreasoner.core.answer_map import coordinate_rule, map_answer
 from regionreasoner.core.citations import match_references
-from regionreasoner.core.errors import ToolError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.geometry import Box, Point
-from regionreasoner.core.protocol import parse_action, parse_tool_call
+from regionreasoner.core.protocol import parse_action
 from regionreasoner.core.types import (
     Citation,
     Problem,
@@ -42,7 +42,6 @@ from regionreasoner.core.types import (
     Usage,
 )
 from regionreasoner.policies.base import Completion, ImageSlot, Message, Policy, PolicyRequest
-from regionreasoner.tools.base import Tool
 
 __all__ = ["answer", "ground", "remember", "resolve", "section_node", "tools"]
 
@@ -57,28 +56,14 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 """A lone surrogate code point (valid in a Python str, invalid in UTF-8)."""
 
 
-def _context(runtime: Runtime[Context]) -> Context:
-    return runtime.context if runtime.context is not None else Context()
-
-
-def _tracing(ctx: Context) -> TurnTracing:
-    app = live(ctx)
-    return TurnTracing(app.tracer_provider if app else None, capture_sections=ctx.capture_sections)
-
-
-def _tools(ctx: Context) -> list[Tool]:
-    app = live(ctx)
-    return app.tools if app else []
-
-
 def _system(policy: Policy) -> str:
     return type(policy).__name__.removesuffix("Policy").lower() or "policy"
 
 
 def resolve(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     """Make the turn key, open the turn span, prepare the turn (:func:`regionreasoner.agent.resolve.resolve_turn`)."""
-    ctx = _context(runtime)
-    tr = _tracing(ctx)
+    ctx = node_context(runtime)
+    tr = node_tracing(ctx)
     key = state.key or uuid.uuid4().hex  # the one place a turn key is made
     tr.start_turn(key, {"regionreasoner.question": state.question if ctx.capture_sections else ""})
     with tr.node(key, "resolve") as span:
@@ -102,29 +87,38 @@ def resolve(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     return update
 
 
-def _generate(work: TurnWork, ctx: Context, tr: TurnTracing, tag: SectionTag, stop: tuple[str, ...]) -> Completion:
-    res = resources()
-    policy, memory = res.policy(ctx), res.memory(ctx)
-    image = res.image(memory, work.image_hash)
-    request = PolicyRequest(
-        messages=(Message("user", (ImageSlot(0), work.prompt)),),
-        images=(image,),
-        assistant_prefix=work.text,
-        stop=stop,
-        constraint=ctx.constraint(work.sections, work.bounds),
-        sampling=ctx.sampling(),
-    )
-    # A policy that fails (server down, timeouts, out of memory) fails the call, not the model: the turn is not
-    # recorded (stored under its key, a failed turn would be replayed instead of re-run), the error is raised from
-    # ask() with what to do, and nothing of the turn is stored (docs/reliability.md, "Faults").
-    # Imported here: this fix was confined to this function (they may move to the module's imports).
+def _generate(
+    work: TurnWork, ctx: Context, tr: TurnTracing, tag: SectionTag, stop: tuple[str, ...]
+) -> Completion | Problem:
+    """One model call continuing the turn's message; a policy that fails gives the ``policy_fault`` Problem.
+
+    A policy that fails (server down, timeouts, out of memory, a backend bug) fails the turn, not the process: the
+    turn is recorded as failed with that problem (and no key, so asking again with the key runs it again), and
+    ``ask()`` raises PolicyError after storing it (docs/reliability.md, "Faults").  Errors about the request itself
+    (PromptTooLongError, ConfigError) are the caller's to fix and are raised here, with nothing stored.
+    """
     from langgraph.errors import GraphBubbleUp
 
     from regionreasoner.core.errors import PolicyError, RegionReasonerError
 
-    unfinished = (
-        f"the policy failed in <{tag}> of turn {work.key!r}; nothing of the turn is stored: "
-        f"once the cause is fixed, ask again with key={work.key!r} to run it again"
+    res = resources()
+    policy, memory = res.policy(ctx), res.memory(ctx)
+    # A zoom made earlier in the turn joins the user message as image 2, 3, ...: the policy sees it from the next
+    # piece on (the prompt and images are then encoded once more; pieces after that reuse them again).
+    images = tuple(res.image(memory, h) for h in (work.image_hash, *(z for z, _ in work.zooms)))
+    parts: list[str | ImageSlot] = [ImageSlot(0), work.prompt]
+    for k in range(1, len(images)):
+        parts += [f"\nImage {k + 1}, the zoom of tool call {k}:", ImageSlot(k)]
+    specs = tool_specs(ctx)
+    request = PolicyRequest(
+        messages=(Message("user", tuple(parts)),),
+        images=images,
+        assistant_prefix=work.text,
+        stop=stop,
+        constraint=ctx.constraint(
+            work.sections, work.bounds, tools=specs, max_tool_calls=ctx.max_tool_iterations if specs else 0
+        ),
+        sampling=ctx.sampling(),
     )
     writer = get_stream_writer()
     request_attrs = {"gen_ai.request.max_tokens": ctx.max_new_tokens, "gen_ai.request.temperature": ctx.temperature}
@@ -142,18 +136,29 @@ def _generate(work: TurnWork, ctx: Context, tr: TurnTracing, tag: SectionTag, st
                 }
             )
             tr.section_event(span, tag, completion.text)
+    except PolicyError as exc:
+        message = str(exc)
     except RegionReasonerError as exc:
-        exc.add_note(unfinished)  # its type (PolicyError, PromptTooLongError, ...) and message stay as they are
+        exc.add_note(f"in <{tag}> of turn {work.key!r}; nothing of the turn is stored")
         raise
     except GraphBubbleUp:
         raise  # LangGraph's own control flow (interrupts), not a failure
     except Exception as exc:
-        # WHY: no builtin exception may escape the public API; a backend's untyped one becomes the typed PolicyError.
-        raise PolicyError(
-            f"{type(policy).__name__} failed in <{tag}> of turn {work.key!r}: {type(exc).__name__}: {exc}",
-            hint=f"nothing of the turn is stored; once the cause is fixed, ask again with key={work.key!r}",
-        ) from exc
-    return completion
+        # WHY: no builtin exception may escape the public API; a backend's untyped one is a policy fault too.
+        message = f"{type(policy).__name__} raised {type(exc).__name__}: {exc}"
+    else:
+        return completion
+    return Problem(
+        kind=ProblemKind.POLICY_FAULT,
+        severity=Severity.ERROR,
+        message=f"the policy failed in <{tag}>: {message}"[:2000],
+        section=tag,
+    )
+
+
+def _faulted(work: TurnWork, fault: Problem) -> TurnWork:
+    """``work`` ended by a policy fault: no more model calls; answer records it as a failed turn."""
+    return replace(work, fault=True, problems=(*work.problems, fault), status=TurnStatus.FAILED)
 
 
 def _after_piece(work: TurnWork, ctx: Context, tag: SectionTag, completion: Completion) -> TurnWork:
@@ -194,51 +199,23 @@ def section_node(tag: SectionTag) -> Node:
     """The node that writes free-text section ``tag`` (scene, focus or think)."""
 
     def node(state: State, runtime: Runtime[Context]) -> TurnUpdate:
-        ctx = _context(runtime)
-        tr = _tracing(ctx)
+        ctx = node_context(runtime)
+        tr = node_tracing(ctx)
         work = state.work
         with tr.node(work.key, tag):
             if work.broken or tag not in work.sections:
                 return {}
             stop: tuple[str, ...] = (f"</{tag}>",)
-            if tag == "think" and _tools(ctx) and work.tool_calls < ctx.max_tool_iterations:
+            if tag == "think" and context_tools(ctx) and work.tool_calls < ctx.max_tool_iterations:
                 stop += ("</tool_call>",)
-            return {"work": _after_piece(work, ctx, tag, _generate(work, ctx, tr, tag, stop))}
+            outcome = _generate(work, ctx, tr, tag, stop)
+            if isinstance(outcome, Problem):
+                return {"work": _faulted(work, outcome)}
+            return {"work": _after_piece(work, ctx, tag, outcome)}
 
     node.__name__ = tag
     node.__doc__ = f"Write the <{tag}> section (continuing the turn's assistant message)."
     return node
-
-
-def tools(state: State, runtime: Runtime[Context]) -> TurnUpdate:
-    """Run the tool call that ended the last think piece and append its response to the assistant message."""
-    ctx = _context(runtime)
-    tr = _tracing(ctx)
-    work = state.work
-    with tr.node(work.key, "tools"):
-        start, end = work.text.rfind("<tool_call>"), work.text.rfind("</tool_call>")
-        problems = work.problems
-        raw = work.text[start + len("<tool_call>") : end].strip() if 0 <= start < end else ""
-        with tr.tool_call("unknown", raw) as span:
-            try:
-                # Every defect of the call (any text, any JSON) is a ToolError: it goes back to the policy as an
-                # observation and the turn goes on (parse_tool_call and Tool.__call__ raise nothing else).
-                call = parse_tool_call(raw)
-                name = call.name if len(call.name) <= 64 else call.name[:61] + "..."  # model-made: bound it
-                span.update_name(f"execute_tool {name}")
-                span.set_attribute("gen_ai.tool.name", name)
-                by_name = {t.name: t for t in _tools(ctx)}
-                if call.name not in by_name:
-                    raise ToolError(f"no tool named {name!r}", hint=f"tools: {sorted(by_name)}")
-                res = resources()
-                image = res.image(res.memory(ctx), work.image_hash)
-                observation = by_name[call.name](image, call.arguments).text
-            except ToolError as exc:
-                observation = f"error: {exc}"
-                problems += (Problem(kind=ProblemKind.TOOL_ERROR, severity=Severity.WARNING, message=str(exc)),)
-                span.set_attribute("regionreasoner.tool.error", str(exc))
-        text = work.text + f"\n<tool_response>{observation}</tool_response>\n"
-        return {"work": replace(work, text=text, tool_calls=work.tool_calls + 1, problems=problems, finish="stop")}
 
 
 def _think_warning(kind: ProblemKind, what: str) -> Problem:
@@ -275,12 +252,15 @@ def _citations(
 
 def answer(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     """Write <answer>, parse the whole message, map boxes to original pixels and check citations."""
-    ctx = _context(runtime)
-    tr = _tracing(ctx)
+    ctx = node_context(runtime)
+    tr = node_tracing(ctx)
     work = state.work
     with tr.node(work.key, "answer") as span:
         if not work.broken:
-            work = _after_piece(work, ctx, "answer", _generate(work, ctx, tr, "answer", ("</answer>",)))
+            outcome = _generate(work, ctx, tr, "answer", ("</answer>",))
+            work = (
+                _faulted(work, outcome) if isinstance(outcome, Problem) else _after_piece(work, ctx, "answer", outcome)
+            )
         res = resources()
         policy, memory = res.policy(ctx), res.memory(ctx)
         info = res.image_info(memory, work.image_hash)
@@ -295,8 +275,11 @@ def answer(state: State, runtime: Runtime[Context]) -> TurnUpdate:
         )
         citations, cite_problems = _citations(work, parsed.citations, policy.frame, size)
         mapped = map_answer(parsed.objects, policy.frame, size, ctx.answer_protocol)
-        problems = (*work.problems, *parsed.problems, *cite_problems, *mapped.problems)
-        ok = parsed.ok and not any(p.severity is Severity.ERROR for p in problems)
+        # A turn the policy failed in is recorded with that fault only: the parser's complaints about the missing
+        # rest of the message would bury the cause.
+        found = () if work.fault else (*parsed.problems, *cite_problems, *mapped.problems)
+        problems = (*work.problems, *found)
+        ok = not work.fault and parsed.ok and not any(p.severity is Severity.ERROR for p in problems)
         regions = mapped.regions if ok else []
         status = TurnStatus.OK if ok else TurnStatus.FAILED
         span.set_attributes({"regionreasoner.turn.status": status.value, "regionreasoner.region.count": len(regions)})
@@ -313,8 +296,8 @@ def answer(state: State, runtime: Runtime[Context]) -> TurnUpdate:
 
 def ground(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     """Add masks to the answer's regions when a segmenter is configured (box + point prompts)."""
-    ctx = _context(runtime)
-    tr = _tracing(ctx)
+    ctx = node_context(runtime)
+    tr = node_tracing(ctx)
     work = state.work
     with tr.node(work.key, "ground"):
         app = live(ctx)
@@ -342,8 +325,8 @@ def remember(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     A turn whose key resolve found stored already (``state.turn``, asked again after a crash) is returned as stored:
     nothing is written, and the turn's span ends like any other.
     """
-    ctx = _context(runtime)
-    tr = _tracing(ctx)
+    ctx = node_context(runtime)
+    tr = node_tracing(ctx)
     work = state.work
     t0 = time.perf_counter()
     with tr.node(work.key, "remember"):
@@ -369,7 +352,9 @@ def remember(state: State, runtime: Runtime[Context]) -> TurnUpdate:
                 usage=work.usage,
                 model=policy.name,
                 trace_id=trace_id if trace_id and trace_id != "0" * 32 else None,
-                key=work.key,
+                # A turn the policy failed in is stored without its key: the key stays free, so asking again with
+                # it runs the turn again instead of replaying the failure.
+                key=None if work.fault else work.key,
             )
             turn = memory.append_turn(state.dialogue_id, draft)
     tr.end_turn(

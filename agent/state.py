@@ -77,8 +77,15 @@ class TurnWork:
     finish: FinishReason | None = None
     """Finish reason of the last piece (None before the first). Section nodes, answer, tools."""
 
+    fault: bool = False
+    """True when the policy failed (raised) in one of this turn's model calls: the turn ends, recorded as failed."""
+
     tool_calls: int = 0
     """Tool calls made in this turn (bounded by the context's max_tool_iterations). tools."""
+
+    zooms: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    """Images a tool added to the turn (zooms), in order: each a stored image hash and the box of image 1 it shows
+    ``(x1, y1, x2, y2)`` in original pixels.  The policy sees zoom ``i`` as image ``i + 2``. tools."""
 
     problems: tuple[Problem, ...] = ()
     """Problems found so far (truncation, tool errors, parse problems). Section nodes, tools, answer."""
@@ -99,7 +106,7 @@ class TurnWork:
     """``ok``, or ``failed`` when the answer is missing or has errors. answer."""
 
     def __post_init__(self) -> None:
-        for name in ("bounds", "references", "sections", "problems", "regions", "citations"):
+        for name in ("bounds", "references", "sections", "problems", "regions", "citations", "zooms"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -113,8 +120,8 @@ class TurnWork:
 
     @property
     def broken(self) -> bool:
-        """True when the last piece ended the turn early (token budget spent, or the model ended its message)."""
-        return self.finish in BROKEN_FINISH
+        """True when the turn ended early: token budget spent, the model ended its message, or the policy failed."""
+        return self.fault or self.finish in BROKEN_FINISH
 
 
 MAX_KEY_CHARS = 200

@@ -126,7 +126,13 @@ class ModelLoadError(RegionReasonerError):
 
 
 class PolicyError(RegionReasonerError):
-    """A policy backend failed for an infrastructure reason (server down, request rejected)."""
+    """A policy backend failed for an infrastructure reason (server down, request rejected).
+
+    Raised from a dialogue's ``ask()`` after the turn was recorded as failed: ``turn`` is that stored turn (its
+    problems hold the ``policy_fault``), or None when the error came before any turn began.
+    """
+
+    turn: object | None = None
 
 
 class ToolError(RegionReasonerError):

@@ -139,6 +139,7 @@ class ProblemKind(StrEnum):
     TOOL_ERROR = "tool_error"
     TRUNCATED = "truncated"
     INVALID_TEXT = "invalid_text"
+    POLICY_FAULT = "policy_fault"
 
 
 class Problem(BaseModel):

@@ -164,7 +164,10 @@ def run_benchmark(
         image = load_image(images / item.image_path)
         did = dialogue_id(name, index, item)
         session = agent.dialogue(image, id=did)
-        stored = {t.index: t for t in session.turns()}
+        # Turns are found by their key, not their index: a turn the policy failed in is recorded without a key,
+        # so a dialogue's memory index can run ahead of the benchmark's turn number.
+        by_key = {t.key: t for t in session.turns() if t.key is not None}
+        stored = {t: by_key[f"{did}:{t}"] for t in range(len(item.turns)) if f"{did}:{t}" in by_key}
         region_ids: dict[int, list[str]] = {}
         boxes: dict[int, list[Box]] = {}
         for t, bench in enumerate(item.turns):

@@ -10,6 +10,7 @@ vLLM/OpenAI-compatible ones.  Heavy imports live inside each backend, never here
 
 from __future__ import annotations
 
+import json
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "PreparedImages",
     "SamplingParams",
     "Timings",
+    "ToolSpec",
     "TurnConstraint",
     "prompt_too_long",
 ]
@@ -97,6 +99,19 @@ class SamplingParams:
         return self.temperature == 0
 
 
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as the turn grammar sees it: its ``name`` and the JSON schema of its arguments (as JSON text)."""
+
+    name: str
+    schema: str
+
+    @classmethod
+    def of(cls, name: str, schema: Mapping[str, Any]) -> ToolSpec:
+        """A spec from a schema mapping (serialised with sorted keys, so equal schemas give equal specs)."""
+        return cls(name=name, schema=json.dumps(schema, sort_keys=True))
+
+
 @dataclass(frozen=True, kw_only=True)
 class TurnConstraint:
     """Constrained decoding of a whole turn, described independently of any backend.
@@ -114,8 +129,17 @@ class TurnConstraint:
     char_limits: Mapping[str, int] = field(default_factory=lambda: dict(SECTION_CHAR_LIMITS))
     separator: str = "\n"
     ordered: bool = True
+    tools: tuple[ToolSpec, ...] = ()
+    """Tools ``<think>`` may call: a think piece may end in ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``
+    whose name is one of these and whose arguments follow that tool's JSON schema."""
+    max_tool_calls: int = 0
+    """Most tool calls in the turn; once made, ``<think>`` can only close."""
 
     def __post_init__(self) -> None:
+        if self.max_tool_calls < 0:
+            raise ConfigError(f"TurnConstraint.max_tool_calls={self.max_tool_calls}: set it >= 0")
+        if self.max_tool_calls and not self.tools:
+            raise ConfigError("TurnConstraint.max_tool_calls > 0 needs tools", hint="pass tools=(ToolSpec(...), ...)")
         if not self.sections or self.sections[-1] != "answer":
             raise ConfigError(f"TurnConstraint.sections={self.sections}: the last section must be 'answer'")
         unknown = [s for s in self.sections if s not in ("scene", "focus", "think", "answer")]

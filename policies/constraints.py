@@ -21,7 +21,7 @@ from cachetools import LRUCache
 
 from regionreasoner.core.errors import DependencyMissingError
 from regionreasoner.policies.base import TurnConstraint
-from regionreasoner.policies.grammar import segment_grammar
+from regionreasoner.policies.grammar import TOOL_CALL_OPEN, segment_grammar
 
 __all__ = ["GrammarCache", "GrammarMachine", "TokenConstraint", "TurnMachine"]
 
@@ -139,6 +139,7 @@ class TurnMachine:
         self._section = 0
         self._phase = "section"
         self._objects = 0
+        self._tool_calls = 0
         self._values: dict[str, int] = {}
         self._text = ""
         self.done = False
@@ -157,7 +158,13 @@ class TurnMachine:
                 self._phase = "answer_head"
                 ebnf = segment_grammar("answer_head", c, first=first)
             case "section":
-                ebnf = segment_grammar("section", c, tag=tag, first=first, bounded=self.bounded_sections)
+                ebnf = segment_grammar(
+                    "section", c, tag=tag, first=first, bounded=self.bounded_sections, calls_left=self._calls_left()
+                )
+            case "tool_call" | "tool_response":
+                ebnf = segment_grammar(self._phase, c)
+            case "think_more":
+                ebnf = segment_grammar("think_more", c, calls_left=self._calls_left())
             case "box_head":
                 ebnf = segment_grammar("box_head", c)
             # The ordering lives here: x2 > x1 and y2 > y1 (a box of positive area; box_head keeps x1 <= W - 1 so
@@ -184,8 +191,17 @@ class TurnMachine:
         text = self._text
         nums = [int(n) for n in _INT.findall(text)]
         match self._phase:
-            case "section":
+            case "section" | "think_more" if text.endswith(TOOL_CALL_OPEN):
+                # A think piece ended in "<tool_call>": the call's JSON comes next, then the agent's response.
+                self._phase = "tool_call"
+                self._tool_calls += 1
+            case "section" | "think_more":
                 self._section += 1
+                self._phase = "section"
+            case "tool_call":
+                self._phase = "tool_response"
+            case "tool_response":
+                self._phase = "think_more"
             case "answer_head":
                 self._phase = "box_head"
             case "box_head":
@@ -225,6 +241,16 @@ class TurnMachine:
             closing = bitmask[row] & self._cache.close_mask()
             if bool(closing.any()):  # empty inside a multi-byte character: finish the character, close after it
                 bitmask[row] = closing
+
+    @property
+    def awaiting_tool_response(self) -> bool:
+        """True right after a complete ``</tool_call>``: the text that comes next is the agent's tool response."""
+        return self._phase == "tool_response" and self._text == ""
+
+    def _calls_left(self) -> bool:
+        """True when the open think text may still end in a tool call (the turn's budget is not spent)."""
+        spec = self.spec
+        return bool(spec.tools) and spec.sections[self._section] == "think" and self._tool_calls < spec.max_tool_calls
 
     def _must_close(self) -> bool:
         """True when the open section's free text has reached its limit and its closing tag has not begun."""

@@ -12,13 +12,28 @@ Two forms of the same language (see :class:`~regionreasoner.policies.base.TurnCo
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Sequence
 
 from regionreasoner.core.errors import ConfigError
-from regionreasoner.policies.base import TurnConstraint
+from regionreasoner.policies.base import ToolSpec, TurnConstraint
 
-__all__ = ["OBJECT_HEAD", "POINT_HEAD", "int_range", "literal", "segment_grammar", "text_rule", "turn_grammar"]
+__all__ = [
+    "OBJECT_HEAD",
+    "POINT_HEAD",
+    "TOOL_CALL_CLOSE",
+    "TOOL_CALL_OPEN",
+    "TOOL_RESPONSE_CLOSE",
+    "TOOL_RESPONSE_OPEN",
+    "int_range",
+    "literal",
+    "segment_grammar",
+    "text_rule",
+    "tool_call_grammar",
+    "turn_grammar",
+]
 
 OBJECT_HEAD = '{"bbox_2d": ['
 POINT_HEAD = '], "point_2d": ['
@@ -137,6 +152,48 @@ def turn_grammar(c: TurnConstraint, *, start: int = 0, leading_separator: bool =
     return f"root ::= {' '.join(pieces)}\nobj ::= {_static_object(c)}\n"
 
 
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+TOOL_RESPONSE_OPEN = "\n<tool_response>"
+TOOL_RESPONSE_CLOSE = "</tool_response>\n"
+"""The agent appends ``TOOL_RESPONSE_OPEN + observation + TOOL_RESPONSE_CLOSE`` after a call (observation without
+``<``); the grammar accepts exactly that, so a prefix holding responses replays through the machine."""
+
+
+@functools.lru_cache(maxsize=64)
+def tool_call_grammar(tools: tuple[ToolSpec, ...]) -> str:
+    """EBNF of ``{"name": <one of tools>, "arguments": <that tool's schema>}</tool_call>``.
+
+    The JSON part comes from xgrammar's JSON-schema converter (one ``anyOf`` branch per tool, the name a ``const``,
+    compact separators), with its rules renamed under ``tc_`` so that ``root`` is free for this segment; the segment
+    then ends on the literal ``</tool_call>`` like every segment of the chain.
+    """
+    import xgrammar as xgr
+
+    branches = [
+        {
+            "type": "object",
+            "properties": {"name": {"const": t.name}, "arguments": json.loads(t.schema)},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for t in tools
+    ]
+    schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
+    ebnf = str(xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False, strict_mode=True))
+    # Rename every rule under ``tc_`` outside string literals and character classes (which may hold text that
+    # looks like a rule name: ``"name"``, ``[A-Za-z]``); re.split with a group keeps the literals at odd indexes.
+    names = set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*) ::=", ebnf, flags=re.M))
+    parts = _LITERALS.split(ebnf)
+    for i in range(0, len(parts), 2):
+        parts[i] = _NAME.sub(lambda m: f"tc_{m.group(0)}" if m.group(0) in names else m.group(0), parts[i])
+    return f"root ::= tc_root {literal(TOOL_CALL_CLOSE)}\n" + "".join(parts)
+
+
+_LITERALS = re.compile(r'("(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\])')
+_NAME = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_])")
+
+
 def segment_grammar(
     kind: str,
     c: TurnConstraint,
@@ -146,12 +203,17 @@ def segment_grammar(
     first: bool = False,
     last: bool = False,
     bounded: bool = False,
+    calls_left: bool = False,
 ) -> str:
     """The EBNF of one segment of a chained turn.
 
     Kinds (``sep`` is the separator, emitted before every section but the ``first``):
 
-    * ``section``: ``[sep] <tag> text </tag>`` (``bounded``: at most the tag's character limit);
+    * ``section``: ``[sep] <tag> text </tag>`` (``bounded``: at most the tag's character limit); for ``think`` with
+      ``calls_left`` the text may end in ``<tool_call>`` instead of ``</think>``;
+    * ``tool_call``: ``{"name": ..., "arguments": {...}}</tool_call>`` (:func:`tool_call_grammar`);
+    * ``tool_response``: the agent's ``<tool_response>...</tool_response>`` between newlines; ``think_more``: the
+      rest of the think text after a response, ending like a think section;
     * ``answer_head``: ``[sep] <answer>[`` ;
     * ``box_head``: ``{"bbox_2d": [x1,y1,`` with x1 < W, y1 < H (room is left for a box of positive area);
     * ``x2``: ``x2,`` with ``lows[0] <= x2 <= W``; ``y2``: ``y2], "point_2d": [`` with ``lows[0] <= y2 <= H``
@@ -164,10 +226,22 @@ def segment_grammar(
     # each number segment carries the literal after its number ("x2," not "x2"), and the next segment begins there.
     w, h = c.bounds
     sep = literal(c.separator)
+    # A think piece that may call a tool ends on either literal: "</think>" closes the section, "<tool_call>"
+    # opens the call (the machine tells which from the text).
+    think_end = f'("</think>" | {literal(TOOL_CALL_OPEN)})' if calls_left else '"</think>"'
     match kind:
+        case "section" if tag == "think" and calls_left:
+            head = "" if first else f"{sep} "
+            body = f'{head}"<think>" {text_rule(c.limit(tag) if bounded else None)} {think_end}'
         case "section":
             head = "" if first else f"{sep} "
             body = f"{head}{_section(tag, c.limit(tag) if bounded else None)}"
+        case "tool_call":
+            return tool_call_grammar(c.tools)
+        case "tool_response":
+            body = f"{literal(TOOL_RESPONSE_OPEN)} [^<]* {literal(TOOL_RESPONSE_CLOSE)}"
+        case "think_more":
+            body = f"[^<]* {think_end}"
         case "answer_head":
             head = "" if first else f"{sep} "
             body = f'{head}"<answer>["'

@@ -20,12 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from PIL import Image
+
 from regionreasoner.core.errors import ConfigError, ToolError
 from regionreasoner.core.geometry import Box, Point
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.masks import Rle
 
-__all__ = ["Segmenter", "Tool", "ToolResult"]
+__all__ = ["Crop", "Detection", "Detector", "Segmenter", "Tool", "ToolResult"]
 
 
 @runtime_checkable
@@ -37,15 +39,62 @@ class Segmenter(Protocol):
         ...
 
 
+@runtime_checkable
+class Detector(Protocol):
+    """Finds objects named by phrases in one image (Grounding DINO: :class:`regionreasoner.tools.detect`)."""
+
+    def detect(self, image: LoadedImage, phrases: Sequence[str]) -> list[Detection]:
+        """Detections for all ``phrases`` in one call, boxes in original pixels, best score first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object: ``box`` in original-image pixels (xyxy floats), ``score`` in [0, 1], its phrase."""
+
+    box: Box
+    score: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Where a zoomed image came from: ``box`` (original pixels, margin included) resized to ``size`` (w, h).
+
+    A point ``(u, v)`` in the crop's pixels is ``(x1 + u * box.width / w, y1 + v * box.height / h)`` in the
+    original image (:meth:`to_original`).
+    """
+
+    box: Box
+    size: tuple[int, int]
+
+    def to_original(self, box: Box) -> Box:
+        """``box`` in the crop's pixels, in original-image pixels."""
+        sx, sy = self.box.width / self.size[0], self.box.height / self.size[1]
+        return Box(
+            self.box.x1 + box.x1 * sx, self.box.y1 + box.y1 * sy, self.box.x1 + box.x2 * sx, self.box.y1 + box.y2 * sy
+        )
+
+    def point_to_original(self, point: Point) -> Point:
+        """``point`` in the crop's pixels, in original-image pixels."""
+        sx, sy = self.box.width / self.size[0], self.box.height / self.size[1]
+        return Point(self.box.x1 + point.x * sx, self.box.y1 + point.y * sy)
+
+
 @dataclass(frozen=True)
 class ToolResult:
-    """What a tool call returns to the policy: the observation text appended to ``<think>``.
+    """What a tool call returns to the policy.
 
-    Tools that return images (zoom crops, edited image versions) come with the tools issue, together with the
-    node code that feeds such images back to the policy; until then a result is text only.
+    ``text`` is the observation appended to ``<think>`` inside ``<tool_response>``.  ``detections`` (original
+    pixels) are rendered by the agent into the policy's frame and appended as JSON, so a tool never needs to know
+    the policy's frame.  ``image`` (with ``crop``, where it came from) is a new image the agent adds to the
+    conversation (a zoom), after which boxes the policy writes about that image are mapped back through ``crop``.
     """
 
     text: str
+    detections: tuple[Detection, ...] = ()
+    image: Image.Image | None = None
+    crop: Crop | None = None
 
 
 _JSON_TYPES: Mapping[str, tuple[type, ...]] = {

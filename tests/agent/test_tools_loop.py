@@ -65,9 +65,9 @@ def test_tool_loop_is_bounded_and_errors_are_observations(make_agent: Callable[.
     assert stops[1:4] == [("</think>", "</tool_call>"), ("</think>", "</tool_call>"), ("</think>",)]
 
 
-def test_tools_with_constrained_decoding_are_refused(make_agent: Callable[..., RegionAgent]) -> None:
-    with pytest.raises(ConfigError, match="constrained=False"):
-        make_agent([], tools=[ImageSizeTool()])
+def test_tools_with_repeated_names_are_refused(make_agent: Callable[..., RegionAgent]) -> None:
+    with pytest.raises(ConfigError, match="repeated names"):
+        make_agent([], tools=[ImageSizeTool(), ImageSizeTool()])
 
 
 def test_tool_argument_names_are_checked(scene) -> None:  # type: ignore[no-untyped-def]

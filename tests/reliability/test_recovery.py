@@ -2,10 +2,10 @@
 
 Re-asking a turn with the key of a stored turn returns that turn without calling the model (it used to re-run the
 model and then raise ``TurnConflictError``, because the stored content hash covered latency and the trace id).  A
-process killed in the middle of a turn (``os._exit`` in a child: at the start of resolve, ground or remember, inside
-the scene, think or answer model call) or between the memory write and the checkpoint write leaves a dialogue that
-the same question with the same key completes: memory then
-holds the turn once, regions numbered R1..Rn without gaps, and the checkpoint agrees with the memory.
+process killed in the middle of a turn (``os._exit`` in a child: at the start of resolve, focus, tools, ground or
+remember, inside the scene, focus, think or answer model call) or between the memory write and the checkpoint write
+leaves a dialogue that the same question with the same key completes: memory then holds the turn once, regions
+numbered R1..Rn without gaps, and the checkpoint agrees with the memory.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,18 +25,31 @@ from regionreasoner.agent.api import RegionAgent
 from regionreasoner.agent.checkpoint import make_checkpointer
 from regionreasoner.agent.demo_scene import demo_scene
 from regionreasoner.core.errors import TurnConflictError
+from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.protocol import AnswerObject, format_action
 from regionreasoner.core.types import TurnDraft, TurnStatus, Usage
 from regionreasoner.memory import RegionMemory
 from regionreasoner.memory.engine import BUSY_TIMEOUT_MS
 from regionreasoner.policies.scripted import ScriptedPolicy
+from regionreasoner.tools.base import Tool, ToolResult
 
 
-def _turn(x: int, think: str = "the ball") -> str:
+def _turn(x: int, think: str = "the ball", focus: str | None = None) -> str:
     """A well-formed scripted turn (840x840 frame) finding one box at ``x``."""
     return format_action(
-        scene="a park", think=think, objects=[AnswerObject(box=(x, 10, x + 90, 100), point=(x + 45, 55))]
+        scene="a park",
+        focus=focus,
+        think=think,
+        objects=[AnswerObject(box=(x, 10, x + 90, 100), point=(x + 45, 55))],
     )
+
+
+# The killed dialogue: turn 1 calls a tool from <think>, turn 2 cites R1 (so it writes <focus>); every node runs.
+TOOL_THINK = (
+    'the ball <tool_call>{"name": "echo", "arguments": {}}</tool_call>\n<tool_response>echo</tool_response>\n small'
+)
+KILLED_TURNS = [_turn(10, think=TOOL_THINK), _turn(200, think="right of bbox=[10, 10, 100, 100]", focus="a red ball")]
+QUESTIONS = [("Find the red ball.", "k1"), ("Find the blue box right of R1.", "k2")]
 
 
 def _requests(agent: RegionAgent) -> int:
@@ -112,6 +125,7 @@ from regionreasoner.agent.api import RegionAgent
 from regionreasoner.agent.demo_scene import demo_scene
 from regionreasoner.memory import RegionMemory
 from regionreasoner.policies.scripted import ScriptedPolicy
+from regionreasoner.tools.base import Tool, ToolResult
 
 where, durability, url, images, turns = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
 
@@ -122,6 +136,12 @@ class DyingPolicy(ScriptedPolicy):
         return super().complete(request, on_delta=on_delta)
 
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from regionreasoner.tools.base import Tool, ToolResult
+
+class Echo(Tool):
+    name, description, inputs = "echo", "says echo", {"type": "object", "properties": {}}
+    def run(self, image, arguments):
+        return ToolResult(text="echo")
 
 class DyingNode(SpanProcessor):
     # Every node body runs inside its span: "node:ground" dies as the ground node starts.
@@ -132,7 +152,8 @@ class DyingNode(SpanProcessor):
 provider = TracerProvider()
 provider.add_span_processor(DyingNode())
 agent = RegionAgent(
-    DyingPolicy(turns), memory=RegionMemory(url, image_dir=images), durability=durability, tracer_provider=provider
+    DyingPolicy(turns), memory=RegionMemory(url, image_dir=images), durability=durability, tracer_provider=provider,
+    tools=[Echo()], constrained=False,
 )
 put = agent.checkpointer.put
 
@@ -143,14 +164,18 @@ def dying_put(config, checkpoint, metadata, new_versions):
 
 agent.checkpointer.put = dying_put
 dlg = agent.dialogue(demo_scene()[0], id="dlg")
-dlg.ask("Find the red ball.", key="k1")
-dlg.ask("Find the blue box.", key="k2")
+for question, key in json.loads(sys.argv[6]):
+    dlg.ask(question, key=key)
 """
 
 KILLS = [
     ("node:resolve", "exit"),
     ("</scene>", "exit"),
     ("</think>", "exit"),
+    ("node:tools", "exit"),
+    ("node:tools", "sync"),
+    ("</focus>", "exit"),
+    ("node:focus", "exit"),
     ("</answer>", "exit"),
     ("</think>", "sync"),
     ("</answer>", "async"),
@@ -163,28 +188,45 @@ KILLS = [
 
 
 def _kill_and_recover(agents: list[RegionAgent], url: str, images: Path, where: str, durability: str) -> None:
-    turns = json.dumps([_turn(10), _turn(200)])
-    argv = [sys.executable, "-c", textwrap.dedent(CHILD), where, durability, url, str(images), turns]
+    # "node:focus" and "</focus>" run in turn 2 only (it cites R1): that kill leaves turn 1 stored.
+    in_second = where in ("node:focus", "</focus>")
+    argv = [sys.executable, "-c", textwrap.dedent(CHILD), where, durability, url, str(images)]
+    argv += [json.dumps(KILLED_TURNS), json.dumps(QUESTIONS)]
     child = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert child.returncode == 17, child.stderr[-3000:]
-    died_after_memory = where == "checkpoint"
+    done = 1 if (where == "checkpoint" or in_second) else 0
     with RegionMemory(url, image_dir=images) as memory:
-        assert [t.key for t in memory.turns("dlg")] == (["k1"] if died_after_memory else [])
-    # A new process asks the same question with the same key; the policy has exactly the turns still needed.
-    policy = ScriptedPolicy([_turn(200)] if died_after_memory else [_turn(10), _turn(200)])
-    agent = RegionAgent(policy, memory=RegionMemory(url, image_dir=images), durability=durability)
+        assert [t.key for t in memory.turns("dlg")] == ["k1"][:done]
+    # A new process asks the same questions with the same keys; the policy has exactly the turns still needed.
+    policy = ScriptedPolicy(KILLED_TURNS[done:])
+    agent = RegionAgent(
+        policy, memory=RegionMemory(url, image_dir=images), durability=durability, tools=[Echo()], constrained=False
+    )
     agents.append(agent)
     dlg = agent.dialogue(id="dlg")
-    first = dlg.ask("Find the red ball.", key="k1")
+    first = dlg.ask(*QUESTIONS[0][:1], key=QUESTIONS[0][1])
     assert first.index == 0 and [r.id for r in first.regions] == ["R1"] and first.status is TurnStatus.OK
-    assert _requests(agent) == (0 if died_after_memory else 3)
-    second = dlg.ask("Find the blue box.", key="k2")
-    assert second.index == 1 and [r.id for r in second.regions] == ["R2"]
-    assert dlg.ask("Find the red ball.", key="k1") == first  # replay is idempotent
+    assert "<tool_response>echo</tool_response>" in first.raw_text
+    assert _requests(agent) == (0 if done else 4)  # scene, think up to the tool call, think after it, answer
+    second = dlg.ask(QUESTIONS[1][0], key=QUESTIONS[1][1])
+    assert second.index == 1 and [r.id for r in second.regions] == ["R2"] and second.referenced == ["R1"]
+    assert second.status is TurnStatus.OK and second.sections.focus == "a red ball"
+    assert dlg.ask(QUESTIONS[0][0], key=QUESTIONS[0][1]) == first  # replay is idempotent
     turns = dlg.turns()
     assert [t.key for t in turns] == ["k1", "k2"] and [r.id for r in dlg.regions()] == ["R1", "R2"]
     state = agent.graph.get_state({"configurable": {"thread_id": "dlg"}})
-    assert state.next == () and state.values["turn"] == first
+    assert state.next == () and state.values["turn"] == first  # the last ask was the replay
+
+
+class Echo(Tool):
+    """The child's tool: answers "echo"."""
+
+    name: ClassVar[str] = "echo"
+    description: ClassVar[str] = "says echo"
+    inputs: ClassVar[Mapping[str, Any]] = {"type": "object", "properties": {}}
+
+    def run(self, image: LoadedImage, arguments: Mapping[str, Any]) -> ToolResult:
+        return ToolResult(text="echo")
 
 
 @pytest.mark.parametrize(("where", "durability"), KILLS)
