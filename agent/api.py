@@ -27,12 +27,13 @@ from regionreasoner.agent.context import AppContext, Context, load_policy
 from regionreasoner.agent.graph import builder
 from regionreasoner.agent.render import render_regions
 from regionreasoner.agent.state import InputState
+from regionreasoner.agent.tool_setup import agent_tools
 from regionreasoner.core.errors import ConfigError, InputError, PolicyError
 from regionreasoner.core.images import ImageSource
 from regionreasoner.core.types import ProblemKind, Region, Turn
 from regionreasoner.memory import RegionMemory
 from regionreasoner.policies.base import Policy
-from regionreasoner.tools.base import Segmenter, Tool
+from regionreasoner.tools.base import Detector, Segmenter, Tool
 
 __all__ = ["DialogueSession", "RegionAgent", "StreamEvent"]
 
@@ -51,6 +52,9 @@ class StreamEvent:
 class RegionAgent:
     """A policy, a region memory, optional tools, and the compiled turn graph with its checkpointer.
 
+    ``segmenter``: a Segmenter, or a SAM2 checkpoint (folder or hub id) that ``ground`` masks every region with.
+    ``detector``: a Detector or a Grounding DINO checkpoint, offered to ``<think>`` as the ``detect`` tool; ``zoom``
+    offers the ``zoom`` tool; ``tools``: more tools.  Checkpoints load on first use, never here.
     ``memory``: a :class:`RegionMemory` or its URL (None: the default SQLite file).  ``checkpoints``: a path, a
     Postgres URL, a LangGraph checkpointer, or None (a ``checkpoints.db`` beside a SQLite memory).  Remaining keyword
     arguments set :class:`~regionreasoner.agent.context.Context` fields (``max_new_tokens``, ``char_limits``, ...).
@@ -61,7 +65,9 @@ class RegionAgent:
         policy: Policy,
         *,
         memory: RegionMemory | str | None = None,
-        segmenter: Segmenter | None = None,
+        segmenter: Segmenter | str | Path | None = None,
+        detector: Detector | str | Path | None = None,
+        zoom: bool = False,
         tools: list[Tool] | None = None,
         checkpoints: str | Path | Any | None = None,
         tracer_provider: Any | None = None,
@@ -78,6 +84,7 @@ class RegionAgent:
             )
         self.policy = policy
         self.memory = memory if isinstance(memory, RegionMemory) else RegionMemory(memory)
+        segmenter, tools = agent_tools(segmenter, detector, zoom, tools)
         self.segmenter = segmenter
         self.checkpointer = make_checkpointer(self.memory, checkpoints)
         self.durability = durability
@@ -86,7 +93,7 @@ class RegionAgent:
             policy=policy,
             memory=self.memory,
             segmenter=segmenter,
-            tools=list(tools or []),
+            tools=tools,
             tracer_provider=tracer_provider,
             **context,
         )
@@ -108,6 +115,8 @@ class RegionAgent:
         """Load a checkpoint (folder or hub id; ``"tiny"``: the untrained tiny model) with TransformersPolicy.
 
         Untrained weights (``"tiny"``) are loaded with a logged warning that says how to point at real ones.
+        ``segmenter="facebook/sam2.1-hiera-large"``, ``detector="IDEA-Research/grounding-dino-tiny"`` and
+        ``zoom=True`` (see :class:`RegionAgent`) load their weights lazily, on first use.
         """
         policy = load_policy(str(model), frame=frame, prompt_template=prompt_template, device=device, dtype=dtype)
         return cls(policy, **kwargs)

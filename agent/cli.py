@@ -12,6 +12,7 @@ from pathlib import Path
 
 from regionreasoner.agent.cli_args import (
     OneLineParser,
+    add_tool_arguments,
     check_memory_url,
     device_name,
     existing_file,
@@ -67,7 +68,9 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         policy = ScriptedPolicy(script.turns, frame=args.frame)
     else:
         policy = load_policy(args.model or os.environ.get("REGIONREASONER_MODEL") or "tiny", frame=args.frame)
-    with RegionAgent(policy, memory=args.memory) as agent:
+    tools = {"segmenter": args.segmenter, "detector": args.detector, "zoom": args.zoom}
+    # Tools need the model to speak the tool-call protocol; a scripted chat's turns are plain text.
+    with RegionAgent(policy, memory=args.memory, **tools) as agent:
         outcome = run_chat(agent, args.image, script=script, out_image=out, dialogue_id=args.dialogue)
     if outcome.bugs:
         print(
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--memory", default=None, help="memory URL (default: the SQLite file in REGIONREASONER_HOME)")
     chat.add_argument("--dialogue", default=None, help="continue (or name) this dialogue id")
     chat.add_argument("--out", default=None, help="annotated image path (default: <image>.regions.png)")
+    add_tool_arguments(chat)
     chat.set_defaults(func=_cmd_chat)
     db = sub.add_parser("db", help="region-memory database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -24,6 +24,7 @@ from regionreasoner.core.errors import InputError, RegionReasonerError
 
 __all__ = [
     "OneLineParser",
+    "add_tool_arguments",
     "check_memory_url",
     "device_name",
     "existing_file",
@@ -182,3 +183,14 @@ def utf8_input(path: str | Path, what: str) -> Iterator[None]:
         raise InputError(
             f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})", hint=f"save {what} as UTF-8 text"
         ) from exc
+
+
+def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--segmenter``, ``--detector`` and ``--zoom``: the tools of an agent (weights load on first use)."""
+    parser.add_argument(
+        "--segmenter", default=None, help="SAM2 checkpoint (folder or hub id): every region gets a mask"
+    )
+    parser.add_argument(
+        "--detector", default=None, help="Grounding DINO checkpoint (folder or hub id): <think> may call detect"
+    )
+    parser.add_argument("--zoom", action="store_true", help="<think> may call zoom (a crop joins the conversation)")

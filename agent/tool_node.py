@@ -123,7 +123,10 @@ def _observation(result: ToolResult, frame: Frame, size: tuple[int, int]) -> str
             {"label": d.label, "bbox_2d": list(frame.box_to_model(d.box, size)), "score": round(d.score, 2)}
             for d in result.detections[:MAX_DETECTIONS_SHOWN]
         ]
-        text = f"{text} {json.dumps(shown, ensure_ascii=False)}"
+        # The JSON replaces the tool's summary: it holds the labels and scores too, and the boxes in the frame the
+        # policy writes its answer in.
+        more = f" (the best {len(shown)})" if len(result.detections) > len(shown) else ""
+        text = f"{len(result.detections)} found{more}: {json.dumps(shown, ensure_ascii=False)}"
     return text
 
 

@@ -60,6 +60,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--section-chars", type=positive_int, default=None, help="character limit of every free-text section"
     )
+    parser.add_argument(
+        "--segmenter",
+        default=None,
+        help="SAM2 checkpoint (folder or hub id): answers become SAM2 masks and gIoU/cIoU score them "
+        "(default: box masks)",
+    )
 
 
 def _agent(args: argparse.Namespace, out: Path) -> Any:
@@ -92,7 +98,7 @@ def _agent(args: argparse.Namespace, out: Path) -> Any:
     }
     if args.section_chars:
         context["char_limits"] = {t: args.section_chars for t in ("scene", "focus", "think")}
-    return RegionAgent(policy, memory=f"sqlite:///{out}/memory.db", **context)
+    return RegionAgent(policy, memory=f"sqlite:///{out}/memory.db", segmenter=args.segmenter, **context)
 
 
 def _run(args: argparse.Namespace, items: list[Any], name: str, title: str) -> int:

@@ -112,6 +112,22 @@ def tiny_qwen3(model_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sam2(model_cache: Path) -> Path:
+    """A tiny random SAM2 checkpoint folder (``Sam2Model``, 256x256 input), loaded like facebook/sam2.1-*."""
+    from regionreasoner.tools.tiny import build_tiny_sam2
+
+    return build_tiny_sam2(model_cache / "tiny-sam2")
+
+
+@pytest.fixture(scope="session")
+def tiny_grounding_dino(model_cache: Path) -> Path:
+    """A tiny random Grounding DINO checkpoint folder, loaded like IDEA-Research/grounding-dino-tiny."""
+    from regionreasoner.tools.detect_tiny import build_tiny_grounding_dino
+
+    return build_tiny_grounding_dino(model_cache / "tiny-grounding-dino")
+
+
+@pytest.fixture(scope="session")
 def tiny_llava(model_cache: Path) -> Path:
     """A tiny random LLaVA checkpoint (a family driven through its own processor)."""
     from regionreasoner.policies.tiny import tiny_model_path

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from regionreasoner.core.errors import ConfigError, ModelLoadError, ToolError
 from regionreasoner.core.geometry import Box
 from regionreasoner.core.images import LoadedImage
-from regionreasoner.tools.base import Detection, Tool, ToolResult
+from regionreasoner.tools.base import Detection, Detector, Tool, ToolResult
 from regionreasoner.tools.detect_tiny import TINY_DINO_MARKER
 
 __all__ = ["DEFAULT_DETECTOR", "DetectTool", "GroundingDinoDetector"]
@@ -276,7 +276,7 @@ class DetectTool(Tool):
         "additionalProperties": False,
     }
 
-    def __init__(self, detector: GroundingDinoDetector | str | Path = DEFAULT_DETECTOR, *, max_detections: int = 10):
+    def __init__(self, detector: Detector | str | Path = DEFAULT_DETECTOR, *, max_detections: int = 10):
         """Wrap ``detector``, or build one with default thresholds from a checkpoint (folder or hub id).
 
         ``max_detections`` is the most boxes one call returns (the best scores).
@@ -284,12 +284,14 @@ class DetectTool(Tool):
         super().__init__()
         if isinstance(max_detections, bool) or not isinstance(max_detections, int) or max_detections < 1:
             raise ConfigError(f"max_detections={max_detections!r}: set it to an integer >= 1")
-        self.detector = detector if isinstance(detector, GroundingDinoDetector) else GroundingDinoDetector(detector)
+        self.detector: Detector = detector if isinstance(detector, Detector) else GroundingDinoDetector(detector)
         self.max_detections = max_detections
 
     def setup(self) -> None:
-        """Load the detector's weights (once, on the first call)."""
-        self.detector.load()
+        """Load the detector's weights (once, on the first call; a Detector without ``load`` loads itself)."""
+        load = getattr(self.detector, "load", None)
+        if callable(load):
+            load()
 
     def run(self, image: LoadedImage, arguments: Mapping[str, Any]) -> ToolResult:
         """Detect ``arguments["phrases"]`` on ``image``; the result's detections are in original pixels."""
