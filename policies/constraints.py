@@ -140,6 +140,8 @@ class TurnMachine:
         self._phase = "section"
         self._objects = 0
         self._tool_calls = 0
+        self._think_used = 0
+        """Free-text characters of the open think section in its stretches before the current one."""
         self._values: dict[str, int] = {}
         self._text = ""
         self.done = False
@@ -164,7 +166,10 @@ class TurnMachine:
             case "tool_call" | "tool_response":
                 ebnf = segment_grammar(self._phase, c)
             case "think_more":
-                ebnf = segment_grammar("think_more", c, calls_left=self._calls_left())
+                left = self._think_left() if self.bounded_sections else None
+                ebnf = segment_grammar(
+                    "think_more", c, calls_left=self._calls_left(), lows=() if left is None else (left,)
+                )
             case "box_head":
                 ebnf = segment_grammar("box_head", c)
             # The ordering lives here: x2 > x1 and y2 > y1 (a box of positive area; box_head keeps x1 <= W - 1 so
@@ -193,11 +198,13 @@ class TurnMachine:
         match self._phase:
             case "section" | "think_more" if text.endswith(TOOL_CALL_OPEN):
                 # A think piece ended in "<tool_call>": the call's JSON comes next, then the agent's response.
+                self._think_used += self._stretch_chars(text)
                 self._phase = "tool_call"
                 self._tool_calls += 1
             case "section" | "think_more":
                 self._section += 1
                 self._phase = "section"
+                self._think_used = 0
             case "tool_call":
                 self._phase = "tool_response"
             case "tool_response":
@@ -234,7 +241,7 @@ class TurnMachine:
             bitmask[row].zero_()
             return
         self._matcher.fill_next_token_bitmask(bitmask, row)
-        if self._phase == "section" and not self.bounded_sections and self._must_close():
+        if self._phase in ("section", "think_more") and not self.bounded_sections and self._must_close():
             # The section's limit is enforced by mask, not grammar (a bounded repetition compiles for seconds
             # against a large vocabulary).  Free text excludes "<", so among the allowed tokens those starting
             # with "<" are exactly the ones that begin the closing tag: keep only them.
@@ -247,16 +254,40 @@ class TurnMachine:
         """True right after a complete ``</tool_call>``: the text that comes next is the agent's tool response."""
         return self._phase == "tool_response" and self._text == ""
 
+    def _stretch_chars(self, text: str) -> int:
+        """Free-text characters of a think stretch ``text`` that ended in ``<tool_call>``."""
+        body = text.removesuffix(TOOL_CALL_OPEN)
+        if self._phase == "section":
+            body = body.partition("<think>")[2]
+        return len(body)
+
+    def _think_left(self) -> int:
+        """Free-text characters the open think section may still write (its limit minus earlier stretches)."""
+        return max(0, self.spec.limit("think") - self._think_used)
+
     def _calls_left(self) -> bool:
         """True when the open think text may still end in a tool call (the turn's budget is not spent)."""
         spec = self.spec
         return bool(spec.tools) and spec.sections[self._section] == "think" and self._tool_calls < spec.max_tool_calls
 
+    def _free_text(self) -> str | None:
+        """The open stretch's free text (None before its opening tag or once its closing tag has begun)."""
+        if self._phase == "think_more":
+            body = self._text  # a stretch after a tool response has no opening tag
+        else:
+            _, opened, body = self._text.partition(">")
+            if not opened:
+                return None
+        return None if "<" in body else body
+
     def _must_close(self) -> bool:
-        """True when the open section's free text has reached its limit and its closing tag has not begun."""
-        _, opened, body = self._text.partition(">")
+        """True when the open section's free text has reached its limit and its closing tag has not begun.
+
+        A think section's limit covers all its stretches (before, between and after tool calls) together.
+        """
+        body = self._free_text()
         limit = self.spec.limit(self.spec.sections[self._section])
-        return bool(opened) and "<" not in body and len(body) >= limit
+        return body is not None and len(body) + self._think_used >= limit
 
     def accept_token(self, token_id: int) -> bool:
         """Advance by one generated token; False (state unchanged) when the grammar does not allow it."""

@@ -241,7 +241,13 @@ def segment_grammar(
         case "tool_response":
             body = f"{literal(TOOL_RESPONSE_OPEN)} [^<]* {literal(TOOL_RESPONSE_CLOSE)}"
         case "think_more":
-            body = f"[^<]* {think_end}"
+            # ``lows[0]``, when given, is what is left of the think limit (engines get the bound in the grammar).
+            if not lows:
+                body = f"[^<]* {think_end}"
+            elif lows[0] > 0:
+                body = f"[^<]{{0,{lows[0]}}} {think_end}"
+            else:
+                body = think_end
         case "answer_head":
             head = "" if first else f"{sep} "
             body = f'{head}"<answer>["'

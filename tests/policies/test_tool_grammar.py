@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,10 @@ def test_random_tokens_give_well_formed_calls_of_configured_tools(cache: Grammar
             else:
                 box = call.arguments["bbox_2d"]
                 assert len(box) == 4 and all(isinstance(v, int) for v in box)
+        # The think limit (12 characters) covers the free text of all its stretches, calls and responses aside.
+        think = parsed.sections.think or ""
+        free = re.sub(r"<tool_call>.*?</tool_call>\s*<tool_response>.*?</tool_response>\s*", "", think, flags=re.S)
+        assert len(free) <= 12 + 8, think  # the last token of a stretch may carry a few characters
         seen_calls += len(calls)
     assert seen_calls >= 3  # the walk does call tools (else this test would check nothing about them)
 
@@ -150,3 +155,14 @@ def test_tool_grammar_rules_are_renamed_apart_and_specs_are_checked() -> None:
     assert json.loads(DETECT.schema)["required"] == ["phrases"]
     with pytest.raises(ConfigError, match="needs tools"):
         TurnConstraint(max_tool_calls=1)
+
+
+def test_engines_get_the_think_limit_left_after_a_call_in_the_grammar(cache: GrammarCache, tokenizer: object) -> None:
+    call = '<tool_call>{"name": "detect", "arguments": {"phrases": ["a"]}}</tool_call>'
+    head = f"<scene>a park</scene>\n<think>look here {call}{TOOL_RESPONSE_OPEN}ok{TOOL_RESPONSE_CLOSE}"
+    # "look here " is 10 of the 12 think characters: two are left after the response.
+    machine = TurnMachine(_spec(), cache, tokenizer, bounded_sections=True)
+    assert machine.accept_text(head) and "{0,2}" in machine.ebnf
+    assert machine.accept_text("ok</think>")
+    over = TurnMachine(_spec(), cache, tokenizer, bounded_sections=True)
+    assert over.accept_text(head) and not over.accept_text("okay</think>")
