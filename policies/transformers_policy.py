@@ -425,6 +425,30 @@ class TransformersPolicy(Policy):
             generated = iter(done)
             return [f if f is not None else next(generated) for f in full]
 
+    def held_tokens(self, request: PolicyRequest) -> tuple[list[int], int] | None:
+        """The token ids this policy's session for ``request``'s prompt holds, and how many are the prompt.
+
+        After a turn's last piece that is exactly the sequence the model conditioned on: the prompt (images expanded
+        to their vision tokens) and the assistant message so far, generated tokens and fed text (tool responses)
+        alike.  A trainer reads it to score the turn under the same tokens (None: no session, e.g. evicted).
+        """
+        images = self._prepared(request)
+        key = self.encoder.key(self.encoder.render(request.messages), images)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                return None
+            return list(session.row.ids), session.row.prompt_len
+
+    def use_model(self, model: Any) -> None:
+        """Serve from ``model`` (a live model of the same architecture and vocabulary, e.g. one being trained).
+
+        The KV sessions are dropped: they were computed with the previous weights.
+        """
+        with self._lock:
+            self.model = model
+            self._sessions.clear()
+
     def reset_sessions(self) -> None:
         """Drop every cached KV session."""
         with self._lock:

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(
     "regionreasoner." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
-    for folder in ("core", "memory", "policies", "tools", "agent", "evals")
+    for folder in ("core", "memory", "policies", "tools", "agent", "trainers", "evals")
     for path in (ROOT / folder).rglob("*.py")
     if ">>>" in path.read_text()
 )

@@ -1,0 +1,428 @@
+"""The answer-format and accuracy rewards of VisionReasoner, which RegionReasoner keeps unchanged.
+
+Coordinates are the policy's frame (840x840 model pixels for RegionReasoner checkpoints), integer corners
+inclusive: a box ``[x1, y1, x2, y2]`` covers ``x2 - x1 + 1`` columns (the ``+1`` IoU convention of the reference
+code, :func:`regionreasoner.core.geometry.iou` with ``inclusive=True``).
+
+* :func:`answer_format`, 0..2: per answer object, +1 for a ``bbox_2d`` list of 4 values and +1 for a ``point_2d``
+  list of 2, each object's credit divided by the number of objects and summed.
+* :func:`accuracy`, 0..3: predictions and ground truth, each cut to the first 120 objects, are matched one to one
+  (Hungarian matching); a pair earns ``[IoU > 0.5] + [mean |corner difference| < 10 px] + [point distance < 30 px
+  and the predicted point inside its own predicted box]``; the matched sum is divided by ``max(#pred, #gt)``.
+
+Both keep the reference code's reading of odd inputs, documented in docs/training.md ("Rewards").  The common
+case (lists of plain numbers) is scored in pure Python; anything else (booleans, null, strings, huge integers,
+non-finite numbers, nested lists) goes through numpy exactly as the reference code does, so that the values agree
+on every input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any, NamedTuple
+
+from regionreasoner.core.answer import DEFAULT_MAX_OBJECTS
+from regionreasoner.trainers.rewards.matching import IOU_THRESHOLD, L1_THRESHOLD, POINT_THRESHOLD, Row, best_total
+from regionreasoner.trainers.rewards.matching import best_matching as _best_matching
+from regionreasoner.trainers.rewards.matching import pair_rewards as _pair_rewards
+
+__all__ = [
+    "MAX_OBJECTS",
+    "Truth",
+    "accuracy",
+    "answer_content",
+    "answer_format",
+    "answer_rewards",
+    "parse_truth",
+    "section",
+]
+
+MAX_OBJECTS = DEFAULT_MAX_OBJECTS
+"""Predictions and ground truth are cut to their first 120 objects before matching (``MAX_OBJECTS``)."""
+
+_LIMIT = 1 << 24  # |coordinate| up to this: every product below is exact in int64 and float64 alike
+_SCAN: Any = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads, no wrappers
+_JSON_FAILURES = (ValueError, RecursionError)  # json.loads: bad JSON, an integer too long for int(), deep nesting
+
+
+def section(text: str, tag: str) -> str | None:
+    r"""The inner text of the first ``<tag> ... </tag>``, surrounding whitespace dropped; None when there is none.
+
+    Exactly what the reference's ``re.search(r"<tag>\s*(.*?)\s*</tag>", text, re.DOTALL).group(1)`` gives: the
+    first opening tag and the first closing tag after it (order with other tags, nesting and duplicates are not
+    checked), written with ``str.find`` (regex ``\\s`` and ``str.strip`` agree on what whitespace is).
+
+    >>> section("<think> a <b> </think> <think>c</think>", "think")
+    'a <b>'
+    """
+    opening = f"<{tag}>"
+    start = text.find(opening)
+    if start < 0:
+        return None
+    start += len(opening)
+    end = text.find(f"</{tag}>", start)
+    return None if end < 0 else text[start:end].strip()
+
+
+def answer_content(text: str) -> str | None:
+    """The inner text of the first ``<answer>...</answer>`` (surrounding whitespace dropped), or None."""
+    return section(text, "answer")
+
+
+class _Unreadable:
+    """The decoded value of an answer that is missing or is not JSON."""
+
+
+UNREADABLE: Any = _Unreadable()
+
+
+def _decode(content: str | None) -> Any:
+    """``json.loads(content)``, or :data:`UNREADABLE` for no answer, bad JSON, huge integers, deep nesting."""
+    if content is None:
+        return UNREADABLE
+    try:
+        value, end = _SCAN(content, 0)
+        if end == len(content):
+            return value
+    except (StopIteration, *_JSON_FAILURES):
+        pass
+    try:  # WHY: the scanner alone refuses what json.loads accepts around a value (JSON whitespace)
+        return json.loads(content)
+    except _JSON_FAILURES:
+        return UNREADABLE
+
+
+def _format_of(data: Any) -> float:
+    if data is UNREADABLE:
+        return 0.0
+    total = 0.0
+    try:
+        count = len(data)
+        for item in data:
+            credit = 0.0
+            if "bbox_2d" in item:
+                box = item["bbox_2d"]
+                if isinstance(box, list) and len(box) == 4:
+                    credit += 1.0
+            if "point_2d" in item:
+                point = item["point_2d"]
+                if isinstance(point, list) and len(point) == 2:
+                    credit += 1.0
+            total += credit / count
+    except TypeError:  # a number, null or a string item: the reference keeps the credit summed before the error
+        pass
+    return total
+
+
+def answer_format(content: str | None) -> float:
+    """Answer-format credit in 0..2 for the answer's inner text (``None``: no answer tag, 0).
+
+    The reference code's quirks are kept: a value that is not a list is iterated as Python would (a string's
+    characters, a dict's keys), and an error part-way keeps the credit already summed.
+
+    >>> answer_format('[{"bbox_2d": [1, 2, 30, 40], "point_2d": [5, 6]}]')
+    2.0
+    >>> answer_format('[{"bbox_2d": [1, 2, 30, 40]}, {"point_2d": [5, 6, 7]}]')
+    0.5
+    """
+    return _format_of(_decode(content))
+
+
+def answer_rewards(content: str | None, truth: Truth | None) -> tuple[float, float]:
+    """``(answer_format(content), accuracy(content, truth))`` with the answer decoded once.
+
+    The common answer, a list of objects whose ``bbox_2d`` and ``point_2d`` are lists of 4 and 2 plain numbers,
+    is read in one pass (:func:`_plain`); anything else takes the exact general path.
+    """
+    data = _decode(content)
+    if type(data) is list and data:
+        plain = _plain(data)
+        if plain is not None:
+            return _full_format(len(data)), _plain_accuracy(plain[0], plain[1], data, truth)
+    return _format_of(data), _accuracy_of(data, truth)
+
+
+_FULL_FORMAT: dict[int, float] = {}
+
+
+def _full_format(count: int) -> float:
+    """:func:`_format_of` of ``count`` objects that all earn 2: ``2 / count`` summed in order (bit for bit)."""
+    total = _FULL_FORMAT.get(count)
+    if total is None:
+        total = 0.0
+        for _ in range(count):
+            total += 2.0 / count
+        if len(_FULL_FORMAT) < 4096:
+            _FULL_FORMAT[count] = total
+    return total
+
+
+def _plain(data: list[Any]) -> tuple[list[Row], bool] | None:
+    """The :data:`Row` of every object and whether all values are ints, or None when any object is not plain.
+
+    Plain: a dict whose ``bbox_2d`` and ``point_2d`` are lists of 4 and 2 ints or floats (not booleans) of at most
+    2**24 in size.  WHY one pass: such an answer earns 2 per object in :func:`_format_of`, :func:`_objects` keeps
+    its first 120 boxes and points, and :func:`_rows` makes exactly these rows of them; the general functions,
+    which walk the objects three times and test each value's type in a set, then need not run.
+    """
+    try:
+        boxes = [item["bbox_2d"] for item in data]
+        points = [item["point_2d"] for item in data]
+        if set(map(len, boxes)) != {4} or set(map(len, points)) != {2}:
+            return None
+    except (TypeError, KeyError):  # an item that is not a dict or lacks a key, a box or point without a length
+        return None
+    values = [*chain.from_iterable(boxes), *chain.from_iterable(points)]
+    if set(map(type, values)) == _INT:
+        # WHY: JSON boxes of length 4 whose members are all ints are lists (a string has string members, an
+        # object string keys), so every object is plain once its ints are in range; the checks run in C
+        if min(values) < -_LIMIT or max(values) > _LIMIT:
+            return None
+        return [
+            (x1, y1, x2, y2, (x2 - x1 + 1) * (y2 - y1 + 1), px, py)
+            for (x1, y1, x2, y2), (px, py) in zip(boxes[:MAX_OBJECTS], points[:MAX_OBJECTS], strict=True)
+        ], True
+    rows = []
+    ints = True
+    for item in data:  # floats (or odd values): object by object, NaN and infinities fail the range test
+        if type(item) is not dict:
+            return None
+        box = item.get("bbox_2d")
+        point = item.get("point_2d")
+        if type(box) is not list or type(point) is not list or len(box) != 4 or len(point) != 2:
+            return None
+        x1, y1, x2, y2 = box
+        px, py = point
+        if not (
+            type(x1) is int
+            and type(y1) is int
+            and type(x2) is int
+            and type(y2) is int
+            and type(px) is int
+            and type(py) is int
+        ):
+            if not {type(x1), type(y1), type(x2), type(y2), type(px), type(py)} <= _NUMBER_TYPES:
+                return None
+            ints = False
+        if not (
+            -_LIMIT <= x1 <= _LIMIT
+            and -_LIMIT <= y1 <= _LIMIT
+            and -_LIMIT <= x2 <= _LIMIT
+            and -_LIMIT <= y2 <= _LIMIT
+            and -_LIMIT <= px <= _LIMIT
+            and -_LIMIT <= py <= _LIMIT
+        ):  # NaN fails these comparisons too
+            return None
+        rows.append((x1, y1, x2, y2, (x2 - x1 + 1) * (y2 - y1 + 1), px, py))
+    return rows, ints
+
+
+def _truth_columns(truth: Truth) -> Any:
+    """The truth rows as a (7, m) float64 array when they are all ints (else None), computed once per truth."""
+    cache = truth.cache
+    if "columns" not in cache:
+        rows = truth.rows
+        ints = rows is not None and rows is not ZERO and all(type(v) is int for row in rows for v in row)
+        if ints:
+            import numpy as np
+
+            cache["columns"] = np.array(rows, dtype=np.float64).T.copy()
+        else:
+            cache["columns"] = None
+    return cache["columns"]
+
+
+def _plain_accuracy(rows: list[Row], ints: bool, data: list[Any], truth: Truth | None) -> float:
+    """:func:`_accuracy_of` for an answer that :func:`_plain` read (``rows``, ``ints``), without re-reading it."""
+    if truth is None or truth.rows is ZERO:
+        return 0.0
+    preds = rows[:MAX_OBJECTS]
+    columns = _truth_columns(truth) if ints and truth.rows is not None else None
+    if truth.rows is None or (columns is None and len(preds) * len(truth.rows) > _PURE_PAIRS):
+        return _accuracy_of(data, truth)  # the numpy path, as the general reading takes it
+    return best_total(preds, truth.rows, columns) / max(len(preds), len(truth.rows))
+
+
+_NUMBER_TYPES = frozenset((int, float))
+_BOOL_NUMBER_TYPES = frozenset((int, float, bool))
+_BOOL = {bool}
+_INT = {int}
+_FAILING_TYPES = frozenset((type(None), str))
+
+ZERO: Any = "zero"
+"""What :func:`_rows` returns for objects that make the reference fail whatever they are matched with."""
+
+
+def _rows(boxes: list[Any], points: list[Any], *, reference_ok: bool = False) -> list[Row] | None:
+    """The objects as :data:`Row` for the pure-Python path, :data:`ZERO`, or None (numpy path).
+
+    Ints and floats of at most 2**24 in size are read as numbers; booleans as 0/1 (numpy's int64 promotion),
+    except that boxes made of booleans only fail (numpy refuses to subtract booleans); a null or a string
+    anywhere fails (numpy cannot compare or subtract them).  Anything else (nested lists, huge or non-finite
+    numbers) takes the numpy path; so do wrong lengths, unless ``reference_ok`` (the other side is well-formed
+    ground truth), when they fail.
+    """
+    out = []
+    all_bool = True
+    for b, p in zip(boxes, points, strict=True):
+        if type(b) is not list or len(b) != 4 or type(p) is not list or len(p) != 2:
+            # WHY: against well-formed ground truth, numpy fails on such a box or point whatever the others are
+            # (a ragged array, a missing second axis, or shapes that do not broadcast)
+            return ZERO if reference_ok else None
+        x1, y1, x2, y2 = b
+        px, py = p
+        types = {type(x1), type(y1), type(x2), type(y2), type(px), type(py)}
+        if not types <= _NUMBER_TYPES:
+            if types & _FAILING_TYPES:
+                return ZERO
+            if not types <= _BOOL_NUMBER_TYPES:
+                return None
+        if all_bool and {type(x1), type(y1), type(x2), type(y2)} != _BOOL:
+            all_bool = False
+        if not (
+            -_LIMIT <= x1 <= _LIMIT
+            and -_LIMIT <= y1 <= _LIMIT
+            and -_LIMIT <= x2 <= _LIMIT
+            and -_LIMIT <= y2 <= _LIMIT
+            and -_LIMIT <= px <= _LIMIT
+            and -_LIMIT <= py <= _LIMIT
+        ):  # NaN fails these comparisons too
+            return None
+        out.append((x1, y1, x2, y2, (x2 - x1 + 1) * (y2 - y1 + 1), px, py))
+    return ZERO if all_bool else out
+
+
+class Truth(NamedTuple):
+    """Ground-truth boxes and points (policy frame), cut to :data:`MAX_OBJECTS`.
+
+    ``rows``: what :func:`_rows` makes of them (None: only the numpy path can read them).  ``cache``: work done
+    once per ground truth for the numpy pair rewards (a GRPO group scores several completions against it).
+    """
+
+    boxes: list[Any]
+    points: list[Any]
+    rows: list[Row] | None
+    cache: dict[str, Any]
+
+
+def _objects(data: Any) -> tuple[list[Any], list[Any]] | None:
+    """``bbox_2d`` and ``point_2d`` of each object of a decoded answer, cut to 120; None where the reference fails."""
+    if not isinstance(data, list):  # a dict iterates its keys and a string its characters: both fail
+        return None
+    boxes, points = [], []
+    for item in data:
+        if not isinstance(item, dict) or "bbox_2d" not in item or "point_2d" not in item:
+            return None
+        boxes.append(item["bbox_2d"])
+        points.append(item["point_2d"])
+    if not boxes:  # an empty array has no second axis to split: the reference fails
+        return None
+    return boxes[:MAX_OBJECTS], points[:MAX_OBJECTS]
+
+
+def _truth(data: Any) -> Truth | None:
+    objs = _objects(data)
+    return None if objs is None else Truth(objs[0], objs[1], _rows(*objs), {})
+
+
+_TRUTH_CACHE: dict[str, Truth | None] = {}
+_TRUTH_CACHE_SIZE = 4096
+
+
+def parse_truth(solution: str | Sequence[Any]) -> Truth | None:
+    """The ground truth from the official JSON string or its parsed list of objects; None when it is unusable.
+
+    JSON strings are cached (a GRPO group scores several completions against one solution).
+    """
+    if not isinstance(solution, str):
+        return _truth(solution)
+    if solution in _TRUTH_CACHE:
+        return _TRUTH_CACHE[solution]
+    try:
+        truth = _truth(json.loads(solution))
+    except _JSON_FAILURES:
+        truth = None
+    if len(_TRUTH_CACHE) >= _TRUTH_CACHE_SIZE:
+        _TRUTH_CACHE.clear()
+    _TRUTH_CACHE[solution] = truth
+    return truth
+
+
+def _reward_matrix(boxes: list[Any], points: list[Any], truth: Truth) -> list[tuple[int, int, int]] | None:
+    """The non-zero 0..3 pair rewards, computed on numpy arrays as the reference computes them; None on any error.
+
+    Booleans, null, strings, huge integers, non-finite numbers and ragged or nested lists behave as numpy makes
+    them behave (int64 wrap-around, object arrays, broadcasting), so these inputs score as in the reference.
+    """
+    import numpy as np
+
+    try:
+        with np.errstate(all="ignore"):
+            pb, pp, gb, gp = (np.array(v) for v in (boxes, points, truth.boxes, truth.points))
+            px1, py1, px2, py2 = np.split(pb, 4, axis=1)
+            gx1, gy1, gx2, gy2 = (c.T for c in np.split(gb, 4, axis=1))
+            inter = np.maximum(0, np.minimum(px2, gx2) - np.maximum(px1, gx1) + 1) * np.maximum(
+                0, np.minimum(py2, gy2) - np.maximum(py1, gy1) + 1
+            )
+            union = (px2 - px1 + 1) * (py2 - py1 + 1) + ((gx2 - gx1 + 1) * (gy2 - gy1 + 1)) - inter
+            iou_hit = (inter / union) > IOU_THRESHOLD
+            l1_hit = np.mean(np.abs(pb[:, None, :] - gb[None, :, :]), axis=2) < L1_THRESHOLD
+            dist = np.sqrt(np.sum((pp[:, None, :] - gp[None, :, :]) ** 2, axis=2))
+            in_box = (pp[:, 0] >= pb[:, 0]) & (pp[:, 0] <= pb[:, 2]) & (pp[:, 1] >= pb[:, 1]) & (pp[:, 1] <= pb[:, 3])
+            point_hit = (dist < POINT_THRESHOLD) & in_box[:, None]
+            matrix = iou_hit.astype(np.int64) + l1_hit.astype(np.int64) + point_hit.astype(np.int64)
+    except Exception:  # WHY: the reference scores any numpy error on model output as 0
+        return None
+    if matrix.ndim != 2 or not matrix.size:  # scipy's assignment refuses anything else
+        return None
+    rows, cols = matrix.nonzero()
+    return list(zip(rows.tolist(), cols.tolist(), matrix[rows, cols].tolist(), strict=True))
+
+
+def accuracy(content: str | None, truth: Truth | None) -> float:
+    """Accuracy in 0..3 of the answer's inner text against the ground truth (policy-frame pixels).
+
+    ``content`` None (no answer tag), JSON that is not a list of objects with ``bbox_2d`` and ``point_2d``, an
+    empty list, or unusable ground truth all score 0.
+
+    >>> truth = parse_truth('[{"bbox_2d": [10, 10, 109, 109], "point_2d": [50, 50]}]')
+    >>> accuracy('[{"bbox_2d": [12, 11, 110, 108], "point_2d": [60, 55]}]', truth)  # IoU, L1 and point all hit
+    3.0
+    >>> accuracy('[{"bbox_2d": [12, 11, 110, 108], "point_2d": [200, 55]}]', truth)  # point outside its box
+    2.0
+    >>> two = '[{"bbox_2d": [12, 11, 110, 108], "point_2d": [60, 55]}, {"bbox_2d": [0, 0, 5, 5], "point_2d": [1, 1]}]'
+    >>> accuracy(two, truth)  # an extra prediction: divided by max(#pred, #gt) = 2
+    1.5
+    """
+    return answer_rewards(content, truth)[1]
+
+
+_PURE_PAIRS = 400  # at most this many (prediction, truth) pairs of plain numbers: pure Python; more: numpy
+
+
+def _accuracy_of(data: Any, truth: Truth | None) -> float:
+    if data is UNREADABLE or truth is None:
+        return 0.0
+    objs = _objects(data)
+    if objs is None:
+        return 0.0
+    boxes, points = objs
+    if truth.rows is ZERO:
+        return 0.0
+    preds = (
+        _rows(boxes, points, reference_ok=True)
+        if truth.rows is not None and len(boxes) * len(truth.rows) <= _PURE_PAIRS
+        else None
+    )
+    if preds is ZERO:
+        return 0.0
+    if preds is not None and truth.rows is not None:
+        edges = _pair_rewards(preds, truth.rows)
+    else:
+        found = _reward_matrix(boxes, points, truth)
+        if found is None:
+            return 0.0
+        edges = found
+    return _best_matching(edges) / max(len(boxes), len(truth.boxes))
