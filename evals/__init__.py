@@ -7,7 +7,7 @@ Modules (import them directly; nothing is loaded at package import):
 * :mod:`~regionreasoner.evals.results`: the per-turn ``TurnResult`` records (JSON lines);
 * :mod:`~regionreasoner.evals.regiondial`: RegionDial-Bench loading, writing, statistics, the context rule;
 * :mod:`~regionreasoner.evals.refcoco`: RefCOCO/+/g records as one-turn dialogues;
-* :mod:`~regionreasoner.evals.synthetic_world`, :mod:`~regionreasoner.evals.synthetic`: the shapes benchmark;
+* :mod:`~regionreasoner.evals.synthetic`: the shapes benchmark (its world lives in :mod:`regionreasoner.core.world`);
 * :mod:`~regionreasoner.evals.report`: summary.json, summary.md, rounds.png; :mod:`~regionreasoner.evals.cli`:
   ``regionreasoner-eval``.
 """
