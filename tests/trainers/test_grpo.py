@@ -83,15 +83,29 @@ def _weights(folder: Path) -> dict[str, Any]:
 
 
 def test_three_grpo_steps_log_every_component_and_change_the_weights(tmp_path: Path) -> None:
+    """Three steps on generated multi-round data with the RegionReasoner rubric (and a reward that varies)."""
+    from regionreasoner.trainers.data import synthetic_dataset
     from regionreasoner.trainers.processing import model_path
+    from regionreasoner.trainers.rewards import rubric_reward_funcs
 
-    run = train_grpo(_config(tmp_path / "run"), dataset=side_dataset(), reward_funcs=[side_accuracy, distinct])
+    data = synthetic_dataset(count=6, seed=0)
+    assert max(data["round"]) >= 2  # later rounds cite an earlier box
+    cfg = _config(tmp_path / "run", max_completion_length=24)
+    run = train_grpo(cfg, dataset=data, reward_funcs=[*rubric_reward_funcs(), distinct])
     assert run.steps == 3 and run.resumed_from is None
     steps = [r for r in read_metrics(run.metrics) if "loss" in r]
     assert [r["step"] for r in steps] == [1, 2, 3]
     for record in steps:
-        for key in ("loss", "reward", "rewards/side_accuracy/mean", "rewards/distinct/mean", "completions/mean_length"):
+        for key in (
+            "loss",
+            "reward",
+            "rewards/region_reasoner/mean",
+            "rewards/distinct/mean",
+            "completions/mean_length",
+        ):
             assert isinstance(record.get(key), int | float), (key, record)
+        for name in ("scene", "focus", "think", "answer", "format", "accuracy", "non_repeat", "ref", "consistency"):
+            assert isinstance(record.get(f"region_reasoner/{name}"), float), name
     before, after = _weights(Path(model_path("tiny"))), _weights(run.final)
     changed = [k for k in before if not (before[k] == after[k]).all()]
     assert len(changed) > len(before) // 2  # the step moved most tensors
@@ -136,3 +150,14 @@ def test_it_learns_to_copy_the_cited_side(tmp_path: Path) -> None:
     accuracy = [r["rewards/side_accuracy/mean"] for r in read_metrics(run.metrics) if "loss" in r]
     first, last = sum(accuracy[:5]) / 5, sum(accuracy[-5:]) / 5
     assert len(accuracy) == 40 and last >= first + 0.25, (first, last, accuracy)
+
+
+def test_lora_trains_adapters_only(tmp_path: Path) -> None:
+    pytest.importorskip("peft")
+    run = train_grpo(
+        _config(tmp_path, max_steps=1, lora=True, lora_r=4, lora_alpha=8),
+        dataset=side_dataset(),
+        reward_funcs=[side_accuracy, distinct],
+    )
+    config = json.loads((run.final / "adapter_config.json").read_text())
+    assert config["r"] == 4 and (run.final / "adapter_model.safetensors").is_file()

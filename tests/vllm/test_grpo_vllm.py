@@ -1,40 +1,17 @@
 """GRPO with TRL's vLLM rollouts (``vllm_mode="colocate"``, vllm-cpu) on the tiny random Qwen2.5-VL with images.
 
-Three steps: the loss and each reward component are logged and the language model's weights change (TRL syncs
-them into its in-process engine before each generation; the vision encoder is frozen, see trainers/grpo.py).
+Three steps on generated multi-round data: the loss and every reward component are logged, the weights change, and
+after a sync the engine serves the trained weights (greedy vLLM equals greedy transformers; trainers/vllm_cpu.py).
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("trl", reason="the training extra is not installed in the vLLM environment")
-
-
-def _side_dataset(n: int = 32) -> Any:
-    from datasets import Dataset
-    from PIL import Image
-
-    rng = random.Random(0)
-    image = Image.new("RGB", (56, 56), (200, 30, 30))
-    rows = []
-    for _ in range(n):
-        side = rng.choice(["left", "right"])
-        prompt = [{"role": "user", "content": f"The cited region R1 is on the {side}. Answer L or R."}]
-        rows.append({"prompt": prompt, "image": image, "side": side[0].upper()})
-    return Dataset.from_list(rows)
-
-
-def side(
-    prompts: list[Any], completions: list[Any], completion_ids: list[Any], side: list[str], **_: Any
-) -> list[float | None]:
-    """1 when the answer starts with the side's letter."""
-    texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
-    return [1.0 if t.strip()[:1] == s else 0.0 for t, s in zip(texts, side, strict=True)]
 
 
 def distinct(prompts: list[Any], completions: list[Any], completion_ids: list[Any], **_: Any) -> list[float | None]:
@@ -57,19 +34,29 @@ def test_three_grpo_steps_with_vllm_colocate(tmp_path: Path) -> None:
         max_steps=3,
         prompts_per_step=2,
         num_generations=4,
-        max_completion_length=8,
+        max_completion_length=24,
         learning_rate=1e-3,
         use_cpu=True,
         seed=0,
         rollouts="vllm",
         vllm_mode="colocate",
     )
-    trainer = build_grpo(cfg, dataset=_side_dataset(), reward_funcs=[side, distinct])
+    # Generated multi-round data (later rounds cite an earlier box) and the RegionReasoner rubric, plus a reward that
+    # varies within a group so that the step has a gradient.
+    from regionreasoner.trainers.data import synthetic_dataset
+    from regionreasoner.trainers.rewards import rubric_reward_funcs
+
+    trainer = build_grpo(
+        cfg, dataset=synthetic_dataset(count=6, seed=0), reward_funcs=[*rubric_reward_funcs(), distinct]
+    )
     trainer.train()
     steps = [r for r in read_metrics(Path(cfg.output_dir) / "metrics.jsonl") if "loss" in r]
     assert [r["step"] for r in steps] == [1, 2, 3]
     for r in steps:
-        assert isinstance(r.get("rewards/side/mean"), float) and isinstance(r.get("rewards/distinct/mean"), float)
+        assert isinstance(r.get("rewards/region_reasoner/mean"), float) and isinstance(
+            r.get("rewards/distinct/mean"), float
+        )
+        assert isinstance(r.get("region_reasoner/accuracy"), float) and isinstance(r.get("region_reasoner/ref"), float)
     before = load_file(str(Path(model_path("tiny")) / "model.safetensors"))
     trained = {k.removeprefix("model."): v for k, v in trainer.model.state_dict().items()}
     changed = [k for k in before if k in trained and not torch.equal(before[k], trained[k])]

@@ -24,9 +24,17 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 from regionreasoner.core.answer import DEFAULT_MAX_OBJECTS
-from regionreasoner.trainers.rewards.matching import IOU_THRESHOLD, L1_THRESHOLD, POINT_THRESHOLD, Row, best_total
+from regionreasoner.trainers.rewards.matching import (
+    SMALL_INT,
+    Row,
+    best_total,
+    int_columns,
+    int_rewards,
+    matrix_total,
+)
 from regionreasoner.trainers.rewards.matching import best_matching as _best_matching
 from regionreasoner.trainers.rewards.matching import pair_rewards as _pair_rewards
+from regionreasoner.trainers.rewards.matching import reward_matrix as _reward_matrix
 
 __all__ = [
     "MAX_OBJECTS",
@@ -138,6 +146,13 @@ def answer_rewards(content: str | None, truth: Truth | None) -> tuple[float, flo
     """
     data = _decode(content)
     if type(data) is list and data:
+        if (
+            truth is not None
+            and type(truth.rows) is list
+            and len(data) * len(truth.rows) > _DENSE_PAIRS
+            and (found := _dense_accuracy(data, content, truth)) is not None  # type: ignore[arg-type]
+        ):
+            return _full_format(len(data)), found
         plain = _plain(data)
         if plain is not None:
             return _full_format(len(data)), _plain_accuracy(plain[0], plain[1], data, truth)
@@ -219,19 +234,61 @@ def _plain(data: list[Any]) -> tuple[list[Row], bool] | None:
     return rows, ints
 
 
-def _truth_columns(truth: Truth) -> Any:
-    """The truth rows as a (7, m) float64 array when they are all ints (else None), computed once per truth."""
+def _int_columns(truth: Truth, small: bool) -> Any:
+    """:func:`~regionreasoner.trainers.rewards.matching.int_columns` of all-int truth rows (else None), cached."""
     cache = truth.cache
-    if "columns" not in cache:
-        rows = truth.rows
-        ints = rows is not None and rows is not ZERO and all(type(v) is int for row in rows for v in row)
-        if ints:
-            import numpy as np
+    key = "int32" if small else "int64"
+    if key not in cache:
+        import numpy as np
 
-            cache["columns"] = np.array(rows, dtype=np.float64).T.copy()
-        else:
-            cache["columns"] = None
-    return cache["columns"]
+        rows = truth.rows
+        ok = rows is not None and rows is not ZERO and all(type(v) is int for row in rows for v in row)
+        if ok and small:
+            ok = all(-SMALL_INT <= v <= SMALL_INT for row in rows for v in (*row[:4], *row[5:]))
+        cache[key] = int_columns(rows, np.int32 if small else np.int64) if ok else None
+    return cache[key]
+
+
+def _dense_accuracy(data: list[Any], content: str, truth: Truth) -> float | None:
+    """:func:`_accuracy_of` on numpy for an answer of plain ints (and all-int truth); None when it is not that.
+
+    WHY only the first 120 objects' values are read: the reference reads every object's ``bbox_2d`` and
+    ``point_2d`` (a missing key fails) but puts only the first 120 in arrays; past them, a box or point only needs
+    to be a list of 4 or 2 for :func:`_full_format`'s credit.  Booleans (``true``/``false`` anywhere in the text)
+    are left to the general path: numpy reads them as 0/1 in an int array, but an array of booleans alone fails.
+    """
+    if "true" in content or "false" in content:
+        return None
+    try:
+        boxes = [item["bbox_2d"] for item in data]
+        points = [item["point_2d"] for item in data]
+        if set(map(len, boxes)) != {4} or set(map(len, points)) != {2}:
+            return None
+    except (TypeError, KeyError):  # an item that is not a dict or lacks a key, a box or point without a length
+        return None
+    n = len(boxes)
+    k = min(n, MAX_OBJECTS)
+    if n > k:
+        if set(map(type, boxes[k:])) != _LIST or set(map(type, points[k:])) != _LIST:
+            return None
+        boxes, points = boxes[:k], points[:k]
+    import numpy as np
+
+    try:  # WHY: members that are all ints make int64 (ragged lists, nulls, strings, huge ints or floats do not)
+        values = np.array([*chain.from_iterable(zip(*boxes, strict=True)), *chain.from_iterable(zip(*points, strict=True))])
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if values.dtype != np.int64 or values.shape != (6 * k,):
+        return None
+    low, high = values.min(), values.max()
+    if low < -_LIMIT or high > _LIMIT:
+        return None
+    small = low >= -SMALL_INT and high <= SMALL_INT
+    columns = _int_columns(truth, small)
+    if columns is None:
+        return None
+    matrix = int_rewards((values.astype(np.int32) if small else values).reshape(6, k), columns)
+    return matrix_total(matrix) / max(k, matrix.shape[0])
 
 
 def _plain_accuracy(rows: list[Row], ints: bool, data: list[Any], truth: Truth | None) -> float:
@@ -239,16 +296,16 @@ def _plain_accuracy(rows: list[Row], ints: bool, data: list[Any], truth: Truth |
     if truth is None or truth.rows is ZERO:
         return 0.0
     preds = rows[:MAX_OBJECTS]
-    columns = _truth_columns(truth) if ints and truth.rows is not None else None
-    if truth.rows is None or (columns is None and len(preds) * len(truth.rows) > _PURE_PAIRS):
+    if truth.rows is None or len(preds) * len(truth.rows) > _PURE_PAIRS:
         return _accuracy_of(data, truth)  # the numpy path, as the general reading takes it
-    return best_total(preds, truth.rows, columns) / max(len(preds), len(truth.rows))
+    return best_total(preds, truth.rows) / max(len(preds), len(truth.rows))
 
 
 _NUMBER_TYPES = frozenset((int, float))
 _BOOL_NUMBER_TYPES = frozenset((int, float, bool))
 _BOOL = {bool}
 _INT = {int}
+_LIST = {list}
 _FAILING_TYPES = frozenset((type(None), str))
 
 ZERO: Any = "zero"
@@ -350,37 +407,6 @@ def parse_truth(solution: str | Sequence[Any]) -> Truth | None:
     return truth
 
 
-def _reward_matrix(boxes: list[Any], points: list[Any], truth: Truth) -> list[tuple[int, int, int]] | None:
-    """The non-zero 0..3 pair rewards, computed on numpy arrays as the reference computes them; None on any error.
-
-    Booleans, null, strings, huge integers, non-finite numbers and ragged or nested lists behave as numpy makes
-    them behave (int64 wrap-around, object arrays, broadcasting), so these inputs score as in the reference.
-    """
-    import numpy as np
-
-    try:
-        with np.errstate(all="ignore"):
-            pb, pp, gb, gp = (np.array(v) for v in (boxes, points, truth.boxes, truth.points))
-            px1, py1, px2, py2 = np.split(pb, 4, axis=1)
-            gx1, gy1, gx2, gy2 = (c.T for c in np.split(gb, 4, axis=1))
-            inter = np.maximum(0, np.minimum(px2, gx2) - np.maximum(px1, gx1) + 1) * np.maximum(
-                0, np.minimum(py2, gy2) - np.maximum(py1, gy1) + 1
-            )
-            union = (px2 - px1 + 1) * (py2 - py1 + 1) + ((gx2 - gx1 + 1) * (gy2 - gy1 + 1)) - inter
-            iou_hit = (inter / union) > IOU_THRESHOLD
-            l1_hit = np.mean(np.abs(pb[:, None, :] - gb[None, :, :]), axis=2) < L1_THRESHOLD
-            dist = np.sqrt(np.sum((pp[:, None, :] - gp[None, :, :]) ** 2, axis=2))
-            in_box = (pp[:, 0] >= pb[:, 0]) & (pp[:, 0] <= pb[:, 2]) & (pp[:, 1] >= pb[:, 1]) & (pp[:, 1] <= pb[:, 3])
-            point_hit = (dist < POINT_THRESHOLD) & in_box[:, None]
-            matrix = iou_hit.astype(np.int64) + l1_hit.astype(np.int64) + point_hit.astype(np.int64)
-    except Exception:  # WHY: the reference scores any numpy error on model output as 0
-        return None
-    if matrix.ndim != 2 or not matrix.size:  # scipy's assignment refuses anything else
-        return None
-    rows, cols = matrix.nonzero()
-    return list(zip(rows.tolist(), cols.tolist(), matrix[rows, cols].tolist(), strict=True))
-
-
 def accuracy(content: str | None, truth: Truth | None) -> float:
     """Accuracy in 0..3 of the answer's inner text against the ground truth (policy-frame pixels).
 
@@ -399,6 +425,7 @@ def accuracy(content: str | None, truth: Truth | None) -> float:
     return answer_rewards(content, truth)[1]
 
 
+_DENSE_PAIRS = 64  # more (prediction, truth) pairs than this, all plain ints: numpy (:func:`_dense_accuracy`)
 _PURE_PAIRS = 400  # at most this many (prediction, truth) pairs of plain numbers: pure Python; more: numpy
 
 
@@ -421,7 +448,7 @@ def _accuracy_of(data: Any, truth: Truth | None) -> float:
     if preds is not None and truth.rows is not None:
         edges = _pair_rewards(preds, truth.rows)
     else:
-        found = _reward_matrix(boxes, points, truth)
+        found = _reward_matrix(boxes, points, truth.boxes, truth.points)
         if found is None:
             return 0.0
         edges = found

@@ -12,7 +12,17 @@ import itertools
 import math
 from typing import Any, TypeAlias
 
-__all__ = ["Row", "best_matching", "best_total", "dense_rewards", "pair_rewards"]
+__all__ = [
+    "SMALL_INT",
+    "Row",
+    "best_matching",
+    "best_total",
+    "int_columns",
+    "int_rewards",
+    "matrix_total",
+    "pair_rewards",
+    "reward_matrix",
+]
 
 Row: TypeAlias = tuple[float, float, float, float, float, float, float]
 """One object: ``(x1, y1, x2, y2, area, px, py)``, area with the ``+1`` convention."""
@@ -22,7 +32,6 @@ L1_THRESHOLD = 10.0
 POINT_THRESHOLD = 30.0
 
 _SMALL = 16  # a block of at most this many pairs is matched by enumeration
-DENSE_PAIRS = 400  # more (prediction, truth) pairs than this, all ints: the pair rewards are computed with numpy
 
 
 def pair_rewards(preds: list[Row], truth: list[Row]) -> list[tuple[int, int, int]]:
@@ -55,51 +64,117 @@ def pair_rewards(preds: list[Row], truth: list[Row]) -> list[tuple[int, int, int
     return edges
 
 
-def dense_rewards(preds: list[Row], truth_columns: Any) -> Any:
-    """The (n, m) int matrix of :func:`pair_rewards` for all-int rows, on numpy (``truth_columns``: (7, m) float64).
+SMALL_INT = 1 << 12
+"""Values of at most this size: :func:`int_rewards` may compute in int32 (every product stays below 2**31)."""
 
-    WHY it equals :func:`pair_rewards`: the rows are ints of at most 2**24 in size, so float64 holds every
-    coordinate, area (< 2**51), sum and product exactly, and the only rounded operations (the IoU division, the
-    ``/ 4``, the square root) are the same correctly rounded operations on the same values.  A zero intersection
-    gives IoU 0 or NaN (zero union): no hit, as the Python test ``iw > 0 and ih > 0`` gives.
+
+def int_columns(rows: list[Row], dtype: Any) -> Any:
+    """What :func:`int_rewards` reads of all-int truth rows: ``(x1, y1, x2 + 1, y2 + 1, px, py)`` as (m, 6, 1) and
+    the areas as (m, 1), of ``dtype``."""
+    import numpy as np
+
+    t = np.array(rows, dtype=dtype)
+    t[:, 2:4] += 1
+    return t[:, [0, 1, 2, 3, 5, 6], None].copy(), t[:, 4:5].copy()
+
+
+def int_rewards(columns: Any, truth: Any) -> Any:
+    """The (m, n) int8 matrix of :func:`pair_rewards` (truth by prediction), on numpy.
+
+    ``columns``: the predictions' ``x1, y1, x2, y2, px, py`` as a (6, n) int array of values of at most 2**24 in
+    size (int32 only for values of at most :data:`SMALL_INT`), ``truth`` from :func:`int_columns` (same dtype).
+
+    WHY the integer tests equal the float ones: with inter > 0 both boxes have a positive size, so the union is
+    positive and ``inter / union > 0.5`` is ``3 * inter > area + garea`` (the union is below 2**51, so the correctly
+    rounded quotient is above 0.5 exactly when the fraction is); the L1 mean is below 10 exactly when the integer sum
+    is below 40, and ``sqrt(s) < 30`` exactly when the integer ``s`` is below 900 (the square root is correctly
+    rounded and ``sqrt(900)`` is 30).  Every product fits the dtype.  WHY truth by prediction: numpy broadcasts an
+    (m, 1) column against an (n,) row fastest when the long axis is the inner one.
     """
     import numpy as np
 
-    p = np.array(preds, dtype=np.float64)
-    x1, y1, x2, y2, area, px, py = (p[:, k : k + 1] for k in range(7))
-    gx1, gy1, gx2, gy2, garea, qx, qy = truth_columns
-    inter = np.maximum(np.minimum(x2, gx2) - np.maximum(x1, gx1) + 1, 0) * np.maximum(
-        np.minimum(y2, gy2) - np.maximum(y1, gy1) + 1, 0
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        matrix = (inter / (area + garea - inter) > IOU_THRESHOLD).astype(np.int64)
-    matrix += (np.abs(x1 - gx1) + np.abs(y1 - gy1) + np.abs(x2 - gx2) + np.abs(y2 - gy2)) / 4 < L1_THRESHOLD
-    dx, dy = px - qx, py - qy
-    in_box = (x1 <= px) & (px <= x2) & (y1 <= py) & (py <= y2)
-    matrix += (np.sqrt(dx * dx + dy * dy) < POINT_THRESHOLD) & in_box
+    g, garea = truth
+    c = columns.copy()
+    c[2:4] += 1  # x2 + 1, y2 + 1
+    side = np.minimum(c[2:4], g[:, 2:4])
+    side -= np.maximum(c[0:2], g[:, 0:2])
+    np.maximum(side, 0, out=side)
+    inter = side[:, 0] * side[:, 1]
+    hit = inter > 0
+    inter *= 3
+    size = c[2:4] - c[0:2]
+    hit &= inter > size[0] * size[1] + garea
+    matrix = hit.view(np.int8)
+    diff = c[0:4] - g[:, 0:4]
+    np.abs(diff, out=diff)
+    matrix += np.add.reduce(diff, axis=1, dtype=diff.dtype) < 40
+    diff = c[4:6] - g[:, 4:6]
+    diff *= diff
+    x1, y1, x2p, y2p, px, py = c
+    hit = np.add.reduce(diff, axis=1, dtype=diff.dtype) < 900
+    hit &= (x1 <= px) & (px < x2p) & (y1 <= py) & (py < y2p)
+    matrix += hit
     return matrix
 
 
 def matrix_total(matrix: Any) -> int:
     """The Hungarian optimum of a non-negative integer numpy reward matrix.
 
-    Only the rows and columns with a non-zero reward matter (zero pairs fill the rest of the assignment); when
-    each of them holds exactly one non-zero reward the optimum is their sum, else scipy matches the sub-matrix.
+    The sum of the row maxima bounds every matching; when each row with a non-zero maximum can take it in a column
+    of its own (the first maximum of each row, all distinct), that bound is the optimum (zero pairs fill the rest
+    of the assignment), and likewise for columns.  Else scipy matches the sub-matrix of non-zero rows and columns.
     """
     import numpy as np
 
-    rows = np.flatnonzero(matrix.any(axis=1))
+    rowmax = matrix.max(axis=1)
+    rows = np.flatnonzero(rowmax)
     if not rows.size:
         return 0
-    cols = np.flatnonzero(matrix.any(axis=0))
-    count = int(np.count_nonzero(matrix))
-    if count == rows.size == cols.size:
-        return int(matrix.sum())
+    sub = matrix[rows]
+    if len(set(sub.argmax(axis=1).tolist())) == rows.size:
+        return int(rowmax.sum())
+    colmax = matrix.max(axis=0)
+    cols = np.flatnonzero(colmax)
+    sub = sub[:, cols]
+    if len(set(sub.argmax(axis=0).tolist())) == cols.size:
+        return int(colmax.sum())
     from scipy.optimize import linear_sum_assignment
 
-    sub = matrix[np.ix_(rows, cols)]
     ri, ci = linear_sum_assignment(sub, maximize=True)
     return int(sub[ri, ci].sum())
+
+
+def reward_matrix(
+    boxes: list[Any], points: list[Any], truth_boxes: list[Any], truth_points: list[Any]
+) -> list[tuple[int, int, int]] | None:
+    """The non-zero 0..3 pair rewards, computed on numpy arrays as the reference computes them; None on any error.
+
+    Booleans, null, strings, huge integers, non-finite numbers and ragged or nested lists behave as numpy makes
+    them behave (int64 wrap-around, object arrays, broadcasting), so these inputs score as in the reference.
+    """
+    import numpy as np
+
+    try:
+        with np.errstate(all="ignore"):
+            pb, pp, gb, gp = (np.array(v) for v in (boxes, points, truth_boxes, truth_points))
+            px1, py1, px2, py2 = np.split(pb, 4, axis=1)
+            gx1, gy1, gx2, gy2 = (c.T for c in np.split(gb, 4, axis=1))
+            inter = np.maximum(0, np.minimum(px2, gx2) - np.maximum(px1, gx1) + 1) * np.maximum(
+                0, np.minimum(py2, gy2) - np.maximum(py1, gy1) + 1
+            )
+            union = (px2 - px1 + 1) * (py2 - py1 + 1) + ((gx2 - gx1 + 1) * (gy2 - gy1 + 1)) - inter
+            iou_hit = (inter / union) > IOU_THRESHOLD
+            l1_hit = np.mean(np.abs(pb[:, None, :] - gb[None, :, :]), axis=2) < L1_THRESHOLD
+            dist = np.sqrt(np.sum((pp[:, None, :] - gp[None, :, :]) ** 2, axis=2))
+            in_box = (pp[:, 0] >= pb[:, 0]) & (pp[:, 0] <= pb[:, 2]) & (pp[:, 1] >= pb[:, 1]) & (pp[:, 1] <= pb[:, 3])
+            point_hit = (dist < POINT_THRESHOLD) & in_box[:, None]
+            matrix = iou_hit.astype(np.int64) + l1_hit.astype(np.int64) + point_hit.astype(np.int64)
+    except Exception:  # WHY: the reference scores any numpy error on model output as 0
+        return None
+    if matrix.ndim != 2 or not matrix.size:  # scipy's assignment refuses anything else
+        return None
+    rows, cols = matrix.nonzero()
+    return list(zip(rows.tolist(), cols.tolist(), matrix[rows, cols].tolist(), strict=True))
 
 
 def _brute_force(rewards: list[list[int]]) -> int:
@@ -157,10 +232,8 @@ def best_matching(edges: list[tuple[int, int, int]]) -> int:
     return total
 
 
-def best_total(preds: list[Row], truth: list[Row], truth_columns: Any = None) -> int:
-    """The best one-to-one sum of pair rewards; ``truth_columns`` (all-int rows only) allows the numpy path."""
-    if truth_columns is not None and len(preds) * len(truth) > DENSE_PAIRS:
-        return matrix_total(dense_rewards(preds, truth_columns))
+def best_total(preds: list[Row], truth: list[Row]) -> int:
+    """The best one-to-one sum of pair rewards."""
     if len(truth) == 1 or len(preds) == 1:  # WHY: one row or one column: the best single pair is the optimum
         best = 0
         for pred in preds:
