@@ -161,3 +161,9 @@ def test_lora_trains_adapters_only(tmp_path: Path) -> None:
     )
     config = json.loads((run.final / "adapter_config.json").read_text())
     assert config["r"] == 4 and (run.final / "adapter_model.safetensors").is_file()
+
+
+def test_kl_to_a_reference_model_is_logged(tmp_path: Path) -> None:
+    run = train_grpo(_config(tmp_path, max_steps=1, beta=0.04), dataset=side_dataset(), reward_funcs=[distinct])
+    [step] = [r for r in read_metrics(run.metrics) if "loss" in r]
+    assert isinstance(step.get("kl"), float) and step["kl"] >= 0.0

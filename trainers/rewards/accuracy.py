@@ -53,6 +53,7 @@ MAX_OBJECTS = DEFAULT_MAX_OBJECTS
 _LIMIT = 1 << 24  # |coordinate| up to this: every product below is exact in int64 and float64 alike
 _SCAN: Any = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads, no wrappers
 _JSON_FAILURES = (ValueError, RecursionError)  # json.loads: bad JSON, an integer too long for int(), deep nesting
+_JSON_SPACE = " \t\n\r"
 
 
 def section(text: str, tag: str) -> str | None:
@@ -96,6 +97,8 @@ def _decode(content: str | None) -> Any:
             return value
     except (StopIteration, *_JSON_FAILURES):
         pass
+    if not content or (content[0] not in _JSON_SPACE and content[-1] not in _JSON_SPACE):
+        return UNREADABLE  # WHY: without JSON whitespace around the value, json.loads is the scanner alone
     try:  # WHY: the scanner alone refuses what json.loads accepts around a value (JSON whitespace)
         return json.loads(content)
     except _JSON_FAILURES:
@@ -275,7 +278,9 @@ def _dense_accuracy(data: list[Any], content: str, truth: Truth) -> float | None
     import numpy as np
 
     try:  # WHY: members that are all ints make int64 (ragged lists, nulls, strings, huge ints or floats do not)
-        values = np.array([*chain.from_iterable(zip(*boxes, strict=True)), *chain.from_iterable(zip(*points, strict=True))])
+        values = np.array(
+            [*chain.from_iterable(zip(*boxes, strict=True)), *chain.from_iterable(zip(*points, strict=True))]
+        )
     except (ValueError, TypeError, OverflowError):
         return None
     if values.dtype != np.int64 or values.shape != (6 * k,):
@@ -306,7 +311,7 @@ _BOOL_NUMBER_TYPES = frozenset((int, float, bool))
 _BOOL = {bool}
 _INT = {int}
 _LIST = {list}
-_FAILING_TYPES = frozenset((type(None), str))
+_FAILING_TYPES = frozenset((type(None), str, dict))
 
 ZERO: Any = "zero"
 """What :func:`_rows` returns for objects that make the reference fail whatever they are matched with."""
@@ -316,9 +321,10 @@ def _rows(boxes: list[Any], points: list[Any], *, reference_ok: bool = False) ->
     """The objects as :data:`Row` for the pure-Python path, :data:`ZERO`, or None (numpy path).
 
     Ints and floats of at most 2**24 in size are read as numbers; booleans as 0/1 (numpy's int64 promotion),
-    except that boxes made of booleans only fail (numpy refuses to subtract booleans); a null or a string
-    anywhere fails (numpy cannot compare or subtract them).  Anything else (nested lists, huge or non-finite
-    numbers) takes the numpy path; so do wrong lengths, unless ``reference_ok`` (the other side is well-formed
+    except that boxes made of booleans only fail (numpy refuses to subtract booleans); a null, a string or an
+    object anywhere fails (numpy cannot compare or subtract them), and so does a list beside another value in a box
+    or point (numpy refuses an inhomogeneous array).  Anything else (lists of lists, huge or non-finite numbers)
+    takes the numpy path; so do wrong lengths, unless ``reference_ok`` (the other side is well-formed
     ground truth), when they fail.
     """
     out = []
@@ -332,7 +338,8 @@ def _rows(boxes: list[Any], points: list[Any], *, reference_ok: bool = False) ->
         px, py = p
         types = {type(x1), type(y1), type(x2), type(y2), type(px), type(py)}
         if not types <= _NUMBER_TYPES:
-            if types & _FAILING_TYPES:
+            if types & _FAILING_TYPES or (list in types and len(types) > 1):
+                # WHY: a list beside a scalar makes numpy refuse the array (an inhomogeneous shape)
                 return ZERO
             if not types <= _BOOL_NUMBER_TYPES:
                 return None
