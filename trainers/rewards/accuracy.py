@@ -20,21 +20,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from itertools import chain
 from typing import Any, NamedTuple
 
 from regionreasoner.core.answer import DEFAULT_MAX_OBJECTS
-from regionreasoner.trainers.rewards.matching import (
-    SMALL_INT,
-    Row,
-    best_total,
-    int_columns,
-    int_rewards,
-    matrix_total,
-)
+from regionreasoner.trainers.rewards.dense import dense_accuracy, dense_rewards, matrix_total
+from regionreasoner.trainers.rewards.dense import reward_matrix as _reward_matrix
+from regionreasoner.trainers.rewards.matching import LIMIT, Row, best_total, pair_reward
 from regionreasoner.trainers.rewards.matching import best_matching as _best_matching
 from regionreasoner.trainers.rewards.matching import pair_rewards as _pair_rewards
-from regionreasoner.trainers.rewards.matching import reward_matrix as _reward_matrix
 
 __all__ = [
     "MAX_OBJECTS",
@@ -50,7 +43,7 @@ __all__ = [
 MAX_OBJECTS = DEFAULT_MAX_OBJECTS
 """Predictions and ground truth are cut to their first 120 objects before matching (``MAX_OBJECTS``)."""
 
-_LIMIT = 1 << 24  # |coordinate| up to this: every product below is exact in int64 and float64 alike
+_LIMIT = LIMIT  # |coordinate| up to this: every product below is exact in int64 and float64 alike
 _SCAN: Any = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads, no wrappers
 _JSON_FAILURES = (ValueError, RecursionError)  # json.loads: bad JSON, an integer too long for int(), deep nesting
 _JSON_SPACE = " \t\n\r"
@@ -153,12 +146,12 @@ def answer_rewards(content: str | None, truth: Truth | None) -> tuple[float, flo
             truth is not None
             and type(truth.rows) is list
             and len(data) * len(truth.rows) > _DENSE_PAIRS
-            and (found := _dense_accuracy(data, content, truth)) is not None  # type: ignore[arg-type]
+            and (found := dense_accuracy(data, content, truth.rows, truth.cache)) is not None  # type: ignore[arg-type]
         ):
             return _full_format(len(data)), found
         plain = _plain(data)
         if plain is not None:
-            return _full_format(len(data)), _plain_accuracy(plain[0], plain[1], data, truth)
+            return _full_format(len(data)), _plain_accuracy(plain, data, truth)
     return _format_of(data), _accuracy_of(data, truth)
 
 
@@ -177,53 +170,39 @@ def _full_format(count: int) -> float:
     return total
 
 
-def _plain(data: list[Any]) -> tuple[list[Row], bool] | None:
-    """The :data:`Row` of every object and whether all values are ints, or None when any object is not plain.
+def _plain(data: list[Any]) -> list[Row] | None:
+    """The :data:`Row` of every object, or None when any object is not plain (NaN and infinities are not).
 
     Plain: a dict whose ``bbox_2d`` and ``point_2d`` are lists of 4 and 2 ints or floats (not booleans) of at most
     2**24 in size.  WHY one pass: such an answer earns 2 per object in :func:`_format_of`, :func:`_objects` keeps
     its first 120 boxes and points, and :func:`_rows` makes exactly these rows of them; the general functions,
     which walk the objects three times and test each value's type in a set, then need not run.
     """
-    try:
-        boxes = [item["bbox_2d"] for item in data]
-        points = [item["point_2d"] for item in data]
-        if set(map(len, boxes)) != {4} or set(map(len, points)) != {2}:
-            return None
-    except (TypeError, KeyError):  # an item that is not a dict or lacks a key, a box or point without a length
-        return None
-    values = [*chain.from_iterable(boxes), *chain.from_iterable(points)]
-    if set(map(type, values)) == _INT:
-        # WHY: JSON boxes of length 4 whose members are all ints are lists (a string has string members, an
-        # object string keys), so every object is plain once its ints are in range; the checks run in C
-        if min(values) < -_LIMIT or max(values) > _LIMIT:
-            return None
-        return [
-            (x1, y1, x2, y2, (x2 - x1 + 1) * (y2 - y1 + 1), px, py)
-            for (x1, y1, x2, y2), (px, py) in zip(boxes[:MAX_OBJECTS], points[:MAX_OBJECTS], strict=True)
-        ], True
     rows = []
-    ints = True
-    for item in data:  # floats (or odd values): object by object, NaN and infinities fail the range test
+    for item in data:
         if type(item) is not dict:
             return None
         box = item.get("bbox_2d")
         point = item.get("point_2d")
-        if type(box) is not list or type(point) is not list or len(box) != 4 or len(point) != 2:
+        if type(box) is not list or type(point) is not list:
             return None
-        x1, y1, x2, y2 = box
-        px, py = point
-        if not (
-            type(x1) is int
-            and type(y1) is int
-            and type(x2) is int
-            and type(y2) is int
-            and type(px) is int
-            and type(py) is int
+        try:
+            x1, y1, x2, y2 = box
+            px, py = point
+        except ValueError:  # not 4 and 2 values
+            return None
+        if (
+            not (
+                type(x1) is int
+                and type(y1) is int
+                and type(x2) is int
+                and type(y2) is int
+                and type(px) is int
+                and type(py) is int
+            )
+            and not {type(x1), type(y1), type(x2), type(y2), type(px), type(py)} <= _NUMBER_TYPES
         ):
-            if not {type(x1), type(y1), type(x2), type(y2), type(px), type(py)} <= _NUMBER_TYPES:
-                return None
-            ints = False
+            return None
         if not (
             -_LIMIT <= x1 <= _LIMIT
             and -_LIMIT <= y1 <= _LIMIT
@@ -234,83 +213,33 @@ def _plain(data: list[Any]) -> tuple[list[Row], bool] | None:
         ):  # NaN fails these comparisons too
             return None
         rows.append((x1, y1, x2, y2, (x2 - x1 + 1) * (y2 - y1 + 1), px, py))
-    return rows, ints
+    return rows
 
 
-def _int_columns(truth: Truth, small: bool) -> Any:
-    """:func:`~regionreasoner.trainers.rewards.matching.int_columns` of all-int truth rows (else None), cached."""
-    cache = truth.cache
-    key = "int32" if small else "int64"
-    if key not in cache:
-        import numpy as np
-
-        rows = truth.rows
-        ok = rows is not None and rows is not ZERO and all(type(v) is int for row in rows for v in row)
-        if ok and small:
-            ok = all(-SMALL_INT <= v <= SMALL_INT for row in rows for v in (*row[:4], *row[5:]))
-        cache[key] = int_columns(rows, np.int32 if small else np.int64) if ok else None
-    return cache[key]
-
-
-def _dense_accuracy(data: list[Any], content: str, truth: Truth) -> float | None:
-    """:func:`_accuracy_of` on numpy for an answer of plain ints (and all-int truth); None when it is not that.
-
-    WHY only the first 120 objects' values are read: the reference reads every object's ``bbox_2d`` and
-    ``point_2d`` (a missing key fails) but puts only the first 120 in arrays; past them, a box or point only needs
-    to be a list of 4 or 2 for :func:`_full_format`'s credit.  Booleans (``true``/``false`` anywhere in the text)
-    are left to the general path: numpy reads them as 0/1 in an int array, but an array of booleans alone fails.
-    """
-    if "true" in content or "false" in content:
-        return None
-    try:
-        boxes = [item["bbox_2d"] for item in data]
-        points = [item["point_2d"] for item in data]
-        if set(map(len, boxes)) != {4} or set(map(len, points)) != {2}:
-            return None
-    except (TypeError, KeyError):  # an item that is not a dict or lacks a key, a box or point without a length
-        return None
-    n = len(boxes)
-    k = min(n, MAX_OBJECTS)
-    if n > k:
-        if set(map(type, boxes[k:])) != _LIST or set(map(type, points[k:])) != _LIST:
-            return None
-        boxes, points = boxes[:k], points[:k]
-    import numpy as np
-
-    try:  # WHY: members that are all ints make int64 (ragged lists, nulls, strings, huge ints or floats do not)
-        values = np.array(
-            [*chain.from_iterable(zip(*boxes, strict=True)), *chain.from_iterable(zip(*points, strict=True))]
-        )
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if values.dtype != np.int64 or values.shape != (6 * k,):
-        return None
-    low, high = values.min(), values.max()
-    if low < -_LIMIT or high > _LIMIT:
-        return None
-    small = low >= -SMALL_INT and high <= SMALL_INT
-    columns = _int_columns(truth, small)
-    if columns is None:
-        return None
-    matrix = int_rewards((values.astype(np.int32) if small else values).reshape(6, k), columns)
-    return matrix_total(matrix) / max(k, matrix.shape[0])
-
-
-def _plain_accuracy(rows: list[Row], ints: bool, data: list[Any], truth: Truth | None) -> float:
-    """:func:`_accuracy_of` for an answer that :func:`_plain` read (``rows``, ``ints``), without re-reading it."""
+def _plain_accuracy(rows: list[Row], data: list[Any], truth: Truth | None) -> float:
+    """:func:`_accuracy_of` for an answer that :func:`_plain` read (``rows``), without re-reading it."""
     if truth is None or truth.rows is ZERO:
         return 0.0
+    if len(rows) == 1 and truth.rows is not None and len(truth.rows) == 1:  # the most common case: one pair
+        return float(pair_reward(rows[0], truth.rows[0]))
     preds = rows[:MAX_OBJECTS]
-    if truth.rows is None or len(preds) * len(truth.rows) > _PURE_PAIRS:
+    if truth.rows is None:
         return _accuracy_of(data, truth)  # the numpy path, as the general reading takes it
-    return best_total(preds, truth.rows) / max(len(preds), len(truth.rows))
+    if len(preds) * len(truth.rows) > _PURE_PAIRS:
+        cache = truth.cache
+        if "float" not in cache:
+            import numpy as np
+
+            cache["float"] = np.array(truth.rows, dtype=np.float64).T.copy()
+        total = matrix_total(dense_rewards(preds, cache["float"]))
+    else:
+        total = best_total(preds, truth.rows)
+    return total / max(len(preds), len(truth.rows))
 
 
 _NUMBER_TYPES = frozenset((int, float))
 _BOOL_NUMBER_TYPES = frozenset((int, float, bool))
 _BOOL = {bool}
-_INT = {int}
-_LIST = {list}
 _FAILING_TYPES = frozenset((type(None), str, dict))
 
 ZERO: Any = "zero"

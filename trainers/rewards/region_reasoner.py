@@ -54,6 +54,8 @@ _CITED_BOX = re.compile(r"bbox\s*=?\s*\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(
 _KEYWORD = re.compile(r"\b\w{3,}\b")
 r"""WHY ``\w{3,}``: the reference's ``\b\w+\b`` matches whole runs of word characters, and it keeps those longer
 than 2 characters; this pattern matches exactly those runs (tests/trainers/test_rewards_speed.py checks it)."""
+_MARKS_SIZED = tuple((f"<{tag}>", len(tag) + 2, f"</{tag}>") for tag in ("scene", "focus", "think", "answer"))
+_NO_BOXES: frozenset[tuple[int, ...]] = frozenset()
 _MARKS = tuple((f"<{tag}>", f"</{tag}>") for tag in ("scene", "focus", "think", "answer"))
 
 SCENE_WORDS = ("scene", "image", "picture", "photo", "shows", "contains", "visible", "appears", "located")
@@ -85,6 +87,7 @@ class _Problem(NamedTuple):
 
     boxes: frozenset[tuple[int, ...]]  # reference boxes written as bbox=[d, d, d, d] (lowercased question)
     tokens: frozenset[str]  # distinct whitespace-separated words of the lowercased question
+    copy_limit: float  # the anti-copy test's denominator, len(tokens) + 1e-6
 
 
 _PROBLEM_CACHE: dict[str, _Problem] = {}
@@ -95,7 +98,8 @@ def _problem(problem: str) -> _Problem:
     if cached is None:
         lower = problem.lower()
         boxes = frozenset(tuple(int(v) for v in m) for m in _REF_BOX.findall(lower))
-        cached = _Problem(boxes, frozenset(lower.split()))
+        tokens = frozenset(lower.split())
+        cached = _Problem(boxes, tokens, len(tokens) + 1e-6)
         if len(_PROBLEM_CACHE) >= 4096:
             _PROBLEM_CACHE.clear()
         _PROBLEM_CACHE[problem] = cached
@@ -236,22 +240,23 @@ def _keywords(text: str) -> list[str]:
 
 
 def _coverage(content: str, think: str) -> float:
-    keywords = _keywords(content)
-    hits = 0
-    for k in keywords:
-        if k in think:
-            hits += 1
+    return _coverage_lower(content.lower(), think)
+
+
+def _coverage_lower(lower: str, think: str) -> float:
+    """The fraction of the first 10 keywords of ``lower`` (a lowercased section) found in ``think``."""
+    keywords = [w for w in _KEYWORD.findall(lower) if w not in STOP_WORDS][:10]
+    hits = sum(map(think.__contains__, keywords))
     return min(hits / max(len(keywords), 1), 1.0)
 
 
 def _cues(lower: str) -> float:
     """The :data:`CUES` bonuses found in the lowercased ``<think>``, summed in the reference's order."""
     cues = 0.0
+    has = lower.__contains__
     for bonus, words in CUES:
-        for word in words:
-            if word in lower:
-                cues += bonus
-                break
+        if any(map(has, words)):
+            cues += bonus
     return cues
 
 
@@ -298,27 +303,57 @@ def score_region_reasoner(problem: str | None, completion: str, solution: str | 
     >>> s["total"]
     11.3
     """
-    scene, focus, think, answer = _sections(completion)
+    find = completion.find
+    found: list[str | None] = []
+    for opening, size, closing in _MARKS_SIZED:  # _sections, inlined
+        start = find(opening)
+        if start < 0:
+            found.append(None)
+            continue
+        end = find(closing, start + size)
+        found.append(None if end < 0 else completion[start + size : end].strip())
+    scene, focus, think, answer = found
     info = _problem(problem) if problem else None
     # the four tag credits, as scene_credit, focus_credit and _length_credit give them (sections are stripped)
-    c_scene = scene_credit(scene)
+    scene_lower = None
+    if scene is None:
+        c_scene = 0.0
+    elif len(scene) < 10:
+        c_scene = 0.2
+    else:
+        scene_lower = scene.lower()
+        c_scene = 0.5 if any(map(scene_lower.__contains__, SCENE_WORDS)) else 0.3
+    focus_lower = None
     if info is None or not info.boxes:
         c_focus = 0.0 if focus is not None else 0.5
+    elif not focus:  # None or empty
+        c_focus = 0.0
     else:
-        c_focus = focus_credit(focus, problem)
+        focus_lower = focus.lower()
+        words = focus_lower.split()
+        c_focus = 0.2 if len(words) < 5 else 0.8
+        if len(info.tokens.intersection(words)) / info.copy_limit > ANTI_COPY_OVERLAP:
+            c_focus = 0.0
     c_think = 0.0 if think is None else (0.2 if len(think) < 10 else 0.5)
     c_answer = 0.0 if answer is None else (0.1 if len(answer) < 3 else 0.5)
     tag_sum = c_scene + c_focus + c_think + c_answer
     fmt, acc = answer_rewards(answer, parse_truth(solution))
-    lower = think.lower() if think is not None else ""
-    if think is None or problem is None:
+    if think is None:
         ref = 0.0
+        cons = 0.0
     else:
-        ref = _reference(lower, info.boxes if info is not None else frozenset())
+        lower = think.lower()
+        ref = 0.0 if problem is None else _reference(lower, info.boxes if info is not None else _NO_BOXES)
+        cons = 0.0
+        if problem and scene is not None and answer is not None:
+            # _consistency, with the lowercased scene and focus shared with the credits above
+            if focus:
+                focus_cov = _coverage_lower(focus_lower if focus_lower is not None else focus.lower(), lower)
+            else:
+                focus_cov = 1.0
+            scene_cov = _coverage_lower(scene_lower if scene_lower is not None else scene.lower(), lower)
+            cons = scene_cov * 1.0 + focus_cov * 0.6 + _cues(lower) * 0.4
     rep = non_repeat(completion)
-    cons = 0.0
-    if problem and scene is not None and think is not None and answer is not None:
-        cons = _consistency(scene, focus if focus is not None else "", lower)
     fmt_total = tag_sum + fmt + ref
     return {
         "scene": c_scene,
