@@ -16,6 +16,7 @@ from regionreasoner.trainers.rewards.matching import best_matching, best_total, 
 from regionreasoner.trainers.rewards.region_reasoner import STOP_WORDS, _keywords, score_region_reasoner
 
 A = importlib.import_module("regionreasoner.trainers.rewards.accuracy")
+C = importlib.import_module("regionreasoner.trainers.rewards.canonical")
 GENERATOR = Path(__file__).resolve().parents[1] / "data" / "rewards" / "make_fixture.py"
 
 
@@ -115,3 +116,50 @@ def test_many_objects_score_as_the_general_path() -> None:
     answer = json.dumps(far[:100] + truth_objs[:30])
     truth = A.parse_truth(json.dumps(far))
     assert A.answer_rewards(answer, truth)[1] == A._accuracy_of(A._decode(answer), truth) > 0
+
+
+def _canonical_text(rng: random.Random, n: int) -> str:
+    """A long answer in the canonical form, with random spacing, values near the 7-digit cap and mutations."""
+    sep, colon = rng.choice([(", ", ": "), (",", ":"), (", ", ":")])
+    scale = rng.choice([1, 1, 1000, 10**6])
+    objs = []
+    for _ in range(n):
+        box = sep.join(str(rng.randrange(-2 * scale, 9 * scale)) for _ in range(4))
+        point = sep.join(str(rng.randrange(-scale, 9 * scale)) for _ in range(2))
+        objs.append(f'{{"bbox_2d"{colon}[{box}]{sep}"point_2d"{colon}[{point}]}}')
+    text = "[" + sep.join(objs) + "]"
+    if rng.random() < 0.5:  # break it somewhere: JSON or not, canonical or not
+        i = rng.randrange(len(text))
+        text = (
+            text[:i] + rng.choice(["", " ", "0", "-", "1", "e1", ".5", "\u0663", ",", "]", '"', "true"]) + text[i + 1 :]
+        )
+    return text
+
+
+def test_canonical_reader_equals_json_loads() -> None:
+    rng = random.Random(12)
+    read = 0
+    for _ in range(1500):
+        text = _canonical_text(rng, rng.randint(1, 130))
+        values = C.canonical_values(text)
+        if values is None:
+            continue
+        read += 1
+        data = json.loads(text)  # the reader accepts only what json.loads reads as canonical objects
+        assert type(data) is list and all(list(o) == ["bbox_2d", "point_2d"] for o in data)
+        expected = [[*o["bbox_2d"], *o["point_2d"]] for o in data]
+        assert all(type(v) is int and abs(v) < A._LIMIT for row in expected for v in row)
+        assert values.tolist() == expected, text
+    assert read > 700
+
+
+def test_long_canonical_answers_score_as_the_general_path() -> None:
+    rng = random.Random(13)
+    for _ in range(300):
+        answer = _canonical_text(rng, rng.randint(30, 140))
+        truth_objs = [
+            {"bbox_2d": list(_row(rng)[:4]), "point_2d": list(_row(rng)[5:])} for _ in range(rng.randint(1, 125))
+        ]
+        truth = A.parse_truth(json.dumps(truth_objs))
+        data = A._decode(answer)
+        assert A.answer_rewards(answer, truth) == (A._format_of(data), A._accuracy_of(data, truth)), answer

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from regionreasoner.core.answer import DEFAULT_MAX_OBJECTS
-from regionreasoner.trainers.rewards.dense import dense_accuracy, dense_rewards, matrix_total
+from regionreasoner.trainers.rewards.canonical import canonical_values
+from regionreasoner.trainers.rewards.dense import dense_accuracy, dense_rewards, dense_values_accuracy, matrix_total
 from regionreasoner.trainers.rewards.dense import reward_matrix as _reward_matrix
 from regionreasoner.trainers.rewards.matching import LIMIT, Row, best_total, pair_reward
 from regionreasoner.trainers.rewards.matching import best_matching as _best_matching
@@ -138,8 +139,13 @@ def answer_rewards(content: str | None, truth: Truth | None) -> tuple[float, flo
     """``(answer_format(content), accuracy(content, truth))`` with the answer decoded once.
 
     The common answer, a list of objects whose ``bbox_2d`` and ``point_2d`` are lists of 4 and 2 plain numbers,
-    is read in one pass (:func:`_plain`); anything else takes the exact general path.
+    is read in one pass (:func:`_plain`), and a long one in the canonical form without ``json`` (:func:`_canonical`);
+    anything else takes the exact general path.
     """
+    if content is not None and len(content) > _LONG and truth is not None and type(truth.rows) is list:
+        fast = _canonical(content, truth)
+        if fast is not None:
+            return fast
     data = _decode(content)
     if type(data) is list and data:
         if (
@@ -153,6 +159,24 @@ def answer_rewards(content: str | None, truth: Truth | None) -> tuple[float, flo
         if plain is not None:
             return _full_format(len(data)), _plain_accuracy(plain, data, truth)
     return _format_of(data), _accuracy_of(data, truth)
+
+
+_LONG = 1500  # characters; WHY: an object takes 38 or more, so shorter answers rarely reach the numpy path
+
+
+def _canonical(content: str, truth: Truth) -> tuple[float, float] | None:
+    """:func:`answer_rewards` of a long canonical answer (see ``canonical``) against all-int truth; else None.
+
+    WHY only long answers: :func:`answer_rewards` scores them on numpy (more than :data:`_DENSE_PAIRS` pairs),
+    which wants the integers in an array, not the objects ``json.loads`` builds; short answers are read faster by
+    ``json``'s scanner and :func:`_plain` than by a regular expression.
+    """
+    rows: list[Row] = truth.rows  # type: ignore[assignment]
+    values = canonical_values(content)
+    if values is None or len(values) * len(rows) <= _DENSE_PAIRS:
+        return None
+    found = dense_values_accuracy(values, rows, truth.cache)
+    return None if found is None else (_full_format(len(values)), found)
 
 
 _FULL_FORMAT: dict[int, float] = {}

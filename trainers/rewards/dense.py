@@ -19,6 +19,7 @@ __all__ = [
     "SMALL_INT",
     "dense_accuracy",
     "dense_rewards",
+    "dense_values_accuracy",
     "int_columns",
     "int_rewards",
     "matrix_total",
@@ -235,5 +236,24 @@ def dense_accuracy(data: list[Any], content: str, rows: list[Row], cache: dict[s
     columns = np.empty((6, k), dtype=np.int32 if small else np.int64)  # WHY C order: fast broadcasting rows
     columns[:4] = values[: 4 * k].reshape(k, 4).T
     columns[4:] = values[4 * k :].reshape(k, 2).T
+    matrix = int_rewards(columns, truth_columns)
+    return matrix_total(matrix) / max(k, matrix.shape[0])
+
+
+def dense_values_accuracy(values: Any, rows: list[Row], cache: dict[str, Any]) -> float | None:
+    """:func:`dense_accuracy` of an answer read by ``canonical.canonical_values``; None for truth not all ints.
+
+    ``values``: the (n, 6) int64 array of ``x1, y1, x2, y2, px, py``, every value below 2**24 in size.
+    """
+    import numpy as np
+
+    k = min(len(values), MAX_OBJECTS)
+    values = values[:k]
+    small = int(values.min()) >= -SMALL_INT and int(values.max()) <= SMALL_INT
+    truth_columns = _int_truth(rows, cache, small)
+    if truth_columns is None:
+        return None
+    columns = np.empty((6, k), dtype=np.int32 if small else np.int64)  # WHY C order: fast broadcasting rows
+    columns[:] = values.T
     matrix = int_rewards(columns, truth_columns)
     return matrix_total(matrix) / max(k, matrix.shape[0])
