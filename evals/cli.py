@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 
 from regionreasoner.agent.cli_args import (
-    OneLineParser,
     existing_file,
     make_folder,
     non_negative_int,
     output_folder,
     positive_int,
-    run_command,
     utf8_input,
 )
-from regionreasoner.core.errors import RegionReasonerError
+from regionreasoner.agent.cli_commands import build_subcommand_parser, run_subcommands
+from regionreasoner.agent.cli_commands import register as _register
 from regionreasoner.evals.cli_run import REFCOCO, REGIONDIAL
 from regionreasoner.evals.subcommand import Subcommand
 
@@ -128,31 +126,17 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 
 def register(name: str, subcommand: Subcommand) -> None:
     """Add a subcommand under ``name``; a different one already registered under that name is an error."""
-    if name in SUBCOMMANDS and SUBCOMMANDS[name] is not subcommand:
-        raise RegionReasonerError(f"subcommand {name!r} is already registered: pick another name")
-    SUBCOMMANDS[name] = subcommand
+    _register(SUBCOMMANDS, name, subcommand)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``regionreasoner-eval`` with every registered subcommand."""
-    parser = OneLineParser(prog="regionreasoner-eval", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, subcommand in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=subcommand.help, description=subcommand.help)
-        subcommand.add_arguments(p)
-        p.set_defaults(run=subcommand.run)
-    return parser
+    return build_subcommand_parser("regionreasoner-eval", __doc__, SUBCOMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``regionreasoner-eval``; returns the exit code: 2 (one line) for a user's mistake, 1 for a bug."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse: --help (0), or a usage error (2) whose one line is printed
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    return run_command("regionreasoner-eval", args.run, args)
+    """Entry point of ``regionreasoner-eval``; exit code 2 (one line) for a user's mistake, 1 for a bug."""
+    return run_subcommands("regionreasoner-eval", __doc__, SUBCOMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from regionreasoner.agent.cli_args import (
     output_folder,
     positive_int,
 )
-from regionreasoner.trainers.subcommand import Subcommand
+from regionreasoner.agent.cli_commands import Subcommand
 
 __all__ = ["DATA"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from regionreasoner.agent.cli_commands import Subcommand
 from regionreasoner.trainers.config import GRPORunConfig, SFTRunConfig, add_config_arguments, config_from_args
-from regionreasoner.trainers.subcommand import Subcommand
 
 __all__ = ["GRPO", "PLOT", "SFT"]
 
