@@ -15,6 +15,7 @@ import json
 
 from regionreasoner.agent.cli_commands import Subcommand
 from regionreasoner.trainers.config import GRPORunConfig, SFTRunConfig, add_config_arguments, config_from_args
+from regionreasoner.trainers.runs import TrainRun
 
 __all__ = ["GRPO", "PLOT", "SFT"]
 
@@ -40,12 +41,12 @@ def _sft(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(run: object) -> dict[str, object]:
+def _summary(run: TrainRun) -> dict[str, object]:
     return {
-        "steps": getattr(run, "steps", None),
-        "final": str(getattr(run, "final", "")),
-        "metrics": str(getattr(run, "metrics", "")),
-        "resumed_from": str(getattr(run, "resumed_from", None) or "") or None,
+        "steps": run.steps,
+        "final": str(run.final),
+        "metrics": str(run.metrics),
+        "resumed_from": str(run.resumed_from) if run.resumed_from else None,
     }
 
 

@@ -10,49 +10,26 @@ Scale-out (several GPUs or nodes) is TRL's: ``accelerate launch`` with an accele
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from regionreasoner.core.errors import ConfigError, DependencyMissingError
 from regionreasoner.trainers.config import GRPORunConfig
-from regionreasoner.trainers.metrics_log import last_checkpoint, metrics_callback
+from regionreasoner.trainers.metrics_log import metrics_callback
 from regionreasoner.trainers.processing import load_processor, model_path
+from regionreasoner.trainers.runs import TrainRun, import_trl, run_to_end
 
-__all__ = ["GRPORun", "build_grpo", "grpo_arguments", "train_grpo"]
+__all__ = ["build_grpo", "grpo_arguments", "train_grpo"]
 
-log = logging.getLogger(__name__)
 
 RewardFunc = Callable[..., list[float | None]]
 
 
-@dataclass(frozen=True)
-class GRPORun:
-    """What a finished run leaves behind: the final weights folder, the metrics log and the steps taken."""
-
-    output_dir: Path
-    final: Path
-    metrics: Path
-    steps: int
-    resumed_from: Path | None
-
-
-def _trl() -> Any:
-    try:
-        import trl
-    except ImportError as exc:
-        raise DependencyMissingError(
-            "training needs TRL: pip install 'regionreasoner[train]'", hint="pip install 'regionreasoner[train]'"
-        ) from exc
-    return trl
-
-
 def grpo_arguments(cfg: GRPORunConfig) -> Any:
     """The ``trl.GRPOConfig`` of a run config (CPU-friendly precision when there is no GPU)."""
-    trl = _trl()
+    trl = import_trl()
     import torch
 
     cpu = cfg.use_cpu or not torch.cuda.is_available()
@@ -110,7 +87,7 @@ def build_grpo(
     ``rollout_func``: TRL's custom rollout (``cfg.rollouts == "graph"`` builds the agent's one when None).
     ``generation_kwargs`` go to ``generate``; ``trl_args`` set other ``GRPOConfig`` fields by their TRL names.
     """
-    trl = _trl()
+    trl = import_trl()
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
     path = model_path(cfg.model)
@@ -204,22 +181,6 @@ def default_rewards(cfg: GRPORunConfig) -> list[RewardFunc]:
     return list(rubric_reward_funcs(alpha=cfg.alpha_ref, beta=cfg.beta_cons))
 
 
-def train_grpo(cfg: GRPORunConfig, *, resume: bool = True, **build: Any) -> GRPORun:
-    """Train (resuming from the run's last checkpoint when there is one and ``resume``); save the final weights.
-
-    The final weights are safetensors in ``output_dir/final`` (with the processor), loadable by every policy.
-    """
-    trainer = build_grpo(cfg, **build)
-    checkpoint = last_checkpoint(cfg.output_dir) if resume else None
-    if checkpoint is not None:
-        log.info("resuming from %s", checkpoint)
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = Path(cfg.output_dir) / "final"
-    trainer.save_model(str(final))  # weights (safetensors) and the processor
-    return GRPORun(
-        output_dir=Path(cfg.output_dir),
-        final=final,
-        metrics=Path(cfg.output_dir) / "metrics.jsonl",
-        steps=int(trainer.state.global_step),
-        resumed_from=checkpoint,
-    )
+def train_grpo(cfg: GRPORunConfig, *, resume: bool = True, **build: Any) -> TrainRun:
+    """Build (:func:`build_grpo`) and train to the end, resuming from the run's last checkpoint when ``resume``."""
+    return run_to_end(build_grpo(cfg, **build), cfg.output_dir, resume=resume)

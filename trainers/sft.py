@@ -13,16 +13,16 @@ from typing import Any
 
 from regionreasoner.core.errors import ConfigError
 from regionreasoner.trainers.config import SFTRunConfig
-from regionreasoner.trainers.grpo import GRPORun, _trl
-from regionreasoner.trainers.metrics_log import last_checkpoint, metrics_callback
+from regionreasoner.trainers.metrics_log import metrics_callback
 from regionreasoner.trainers.processing import load_processor, model_path
+from regionreasoner.trainers.runs import TrainRun, import_trl, run_to_end
 
 __all__ = ["build_sft", "train_sft"]
 
 
 def build_sft(cfg: SFTRunConfig, *, dataset: Any = None) -> Any:
     """A ready ``trl.SFTTrainer`` for ``cfg`` (``dataset``: prompt/completion rows with an image; default cfg.data)."""
-    trl = _trl()
+    trl = import_trl()
     import torch
 
     path = model_path(cfg.model)
@@ -73,17 +73,6 @@ def build_sft(cfg: SFTRunConfig, *, dataset: Any = None) -> Any:
     )
 
 
-def train_sft(cfg: SFTRunConfig, *, resume: bool = True, dataset: Any = None) -> GRPORun:
-    """Train (resuming from the last checkpoint when there is one); the final weights go to ``output_dir/final``."""
-    trainer = build_sft(cfg, dataset=dataset)
-    checkpoint = last_checkpoint(cfg.output_dir) if resume else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    final = Path(cfg.output_dir) / "final"
-    trainer.save_model(str(final))
-    return GRPORun(
-        output_dir=Path(cfg.output_dir),
-        final=final,
-        metrics=Path(cfg.output_dir) / "metrics.jsonl",
-        steps=int(trainer.state.global_step),
-        resumed_from=checkpoint,
-    )
+def train_sft(cfg: SFTRunConfig, *, resume: bool = True, dataset: Any = None) -> TrainRun:
+    """Build (:func:`build_sft`) and train to the end, resuming from the run's last checkpoint when ``resume``."""
+    return run_to_end(build_sft(cfg, dataset=dataset), cfg.output_dir, resume=resume)
