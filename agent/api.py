@@ -104,7 +104,7 @@ class RegionAgent:
     @classmethod
     def from_pretrained(
         cls,
-        model: str | Path,
+        model: str | Path = "embedded",
         *,
         frame: str | None = None,
         prompt_template: str | None = None,
@@ -112,9 +112,11 @@ class RegionAgent:
         dtype: str | None = None,
         **kwargs: Any,
     ) -> RegionAgent:
-        """Load a checkpoint (folder or hub id; ``"tiny"``: the untrained tiny model) with TransformersPolicy.
+        """Load a checkpoint with TransformersPolicy (default: ``"embedded"``, the model shipped in the package).
 
-        Untrained weights (``"tiny"``) are loaded with a logged warning that says how to point at real ones.
+        ``model`` is a folder or hub id, ``"embedded"`` (a small model trained here on the synthetic shapes world,
+        docs/embedded-model.md) or ``"tiny"`` (the untrained tiny model).  Untrained weights (``"tiny"``) are
+        loaded with a logged warning that says how to point at real ones.
         ``segmenter="facebook/sam2.1-hiera-large"``, ``detector="IDEA-Research/grounding-dino-tiny"`` and
         ``zoom=True`` (see :class:`RegionAgent`) load their weights lazily, on first use.
         """

@@ -53,7 +53,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_chat(args: argparse.Namespace) -> int:
     from regionreasoner.agent.api import RegionAgent
     from regionreasoner.agent.cli_chat import check_out_image, load_script, run_chat
-    from regionreasoner.agent.context import load_policy
+    from regionreasoner.agent.context import DEFAULT_MODEL, load_policy
     from regionreasoner.policies.base import Policy
     from regionreasoner.policies.scripted import ScriptedPolicy
 
@@ -67,7 +67,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     if script is not None and script.turns is not None:
         policy = ScriptedPolicy(script.turns, frame=args.frame)
     else:
-        policy = load_policy(args.model or os.environ.get("REGIONREASONER_MODEL") or "tiny", frame=args.frame)
+        policy = load_policy(args.model or os.environ.get("REGIONREASONER_MODEL") or DEFAULT_MODEL, frame=args.frame)
     tools = {"segmenter": args.segmenter, "detector": args.detector, "zoom": args.zoom}
     # Tools need the model to speak the tool-call protocol; a scripted chat's turns are plain text.
     with RegionAgent(policy, memory=args.memory, **tools) as agent:
@@ -97,14 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder, recreated (a previous demo output or an empty folder; default: demo-output)",
     )
     demo.add_argument(
-        "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
+        "--model",
+        default=None,
+        help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or embedded)",
     )
     demo.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     demo.set_defaults(func=_cmd_demo)
     chat = sub.add_parser("chat", help="talk about an image, interactively or from a script")
     chat.add_argument("image", type=existing_file, help="the image (a path)")
     chat.add_argument(
-        "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
+        "--model",
+        default=None,
+        help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or embedded)",
     )
     chat.add_argument(
         "--script",

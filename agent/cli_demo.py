@@ -1,8 +1,11 @@
-"""``regionreasoner demo`` / ``make demo``: a three-turn dialogue on a generated image, written to ``demo-output/``.
+"""``regionreasoner demo`` / ``make demo``: a three-turn dialogue on a held-out scene, checked, in ``demo-output/``.
 
-With no model configured it builds (once, cached) a tiny random Qwen2.5-VL with an offline tokenizer: its words are
-noise, but every part of the system runs for real (constrained decoding, KV reuse across the four pieces, citations,
-memory, tracing).  ``--model`` or ``$REGIONREASONER_MODEL`` points it at real weights, e.g. RegionReasoner-7B.
+The default model is the embedded one (``policies/weights/embedded``, trained here by ``make model`` on the synthetic
+shapes world).  The scene is a world scene no training run drew (:mod:`regionreasoner.agent.demo_world`); turn 2 is
+French and cites turn 1's region, turn 3 cites turn 2's.  After each turn the demo prints whether the region found
+is right (IoU >= 0.5 with the target's exact box), so the demo is also a check.  ``--model`` or
+``$REGIONREASONER_MODEL`` runs other weights (e.g. RegionReasoner-7B: it has never seen this world, so its checks
+say how it transfers); ``--model tiny`` runs the random, untrained tiny model, whose checks fail.
 """
 
 from __future__ import annotations
@@ -16,19 +19,13 @@ from typing import Any
 
 from regionreasoner.agent.api import RegionAgent
 from regionreasoner.agent.cli_chat import print_turn
-from regionreasoner.agent.context import TINY_MODEL, load_policy
-from regionreasoner.agent.demo_scene import demo_scene
+from regionreasoner.agent.context import DEFAULT_MODEL, TINY_MODEL, load_policy
+from regionreasoner.agent.demo_world import demo_dialogue, region_check
 from regionreasoner.agent.tracing import configure_tracing
 from regionreasoner.core.errors import InputError
+from regionreasoner.core.types import Turn
 
-__all__ = ["QUESTIONS", "run_demo"]
-
-QUESTIONS = (
-    "Find the red ball.",
-    "Find the blue box to the right of R1.",
-    "Find the yellow kite above R2.",
-)
-"""Turns 2 and 3 cite the regions found by turns 1 and 2."""
+__all__ = ["run_demo"]
 
 TINY_LIMITS = {"scene": 120, "focus": 80, "think": 160}
 """Shorter sections for the untrained model, so the demo takes seconds (real models keep the defaults)."""
@@ -70,8 +67,9 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
     """Run the demo into ``out`` (recreated) and return a summary (also written as ``summary.json``).
 
     ``out`` must be missing, empty, or a previous demo output: a folder holding other files raises InputError.
+    The summary's ``checks`` say, per turn, whether the found region is right; ``checks_passed`` is all of them.
     """
-    model = model or os.environ.get("REGIONREASONER_MODEL") or TINY_MODEL
+    model = model or os.environ.get("REGIONREASONER_MODEL") or DEFAULT_MODEL
     tiny = model == TINY_MODEL
     _recreate(out)
     print(f"regionreasoner demo -> {out}/")
@@ -80,7 +78,7 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
             "model: a tiny Qwen2.5-VL with RANDOM, UNTRAINED weights, built offline and cached on first use.\n"
             "       Its words are noise and its boxes are guesses; the demo shows the machinery, not answers.\n"
             "       It samples (temperature 0.8, seed 0) so that its guesses differ from turn to turn.\n"
-            "       Set REGIONREASONER_MODEL=/path/to/RegionReasoner-7B (or --model) to run real weights."
+            "       Run without --model for the embedded trained model, or point --model at real weights."
         )
     t0 = time.perf_counter()
     # The demo says in its own words that the tiny model is untrained (above), so no logged warning as well.
@@ -89,17 +87,26 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
     provider = configure_tracing(jsonl_path=out / "trace.jsonl")
     extra: dict[str, Any] = {"char_limits": TINY_LIMITS, "max_objects": 2, **TINY_SAMPLING} if tiny else {}
     agent = RegionAgent(policy, memory=f"sqlite:///{out}/memory.db", tracer_provider=provider, **extra)
-    image, _ = demo_scene()
-    image.save(out / "image.png")
-    dialogue = agent.dialogue(image, title="regionreasoner demo")
+    scene, demo_turns = demo_dialogue()
+    scene.image.save(out / "image.png")
+    print(f"scene: {len(scene.objects)} shapes, {scene.size[0]}x{scene.size[1]} pixels, a seed no training run drew")
+    dialogue = agent.dialogue(scene.image, title="regionreasoner demo")
     files = [out / "image.png"]
-    turns = []
-    for i, question in enumerate(QUESTIONS):
-        print(f"\n> turn {i + 1}: {question}")
+    turns: list[Turn] = []
+    checks: list[dict[str, object]] = []
+    for i, demo_turn in enumerate(demo_turns):
+        cited = turns[demo_turn.cites].regions[:1] if demo_turn.cites is not None else []
+        question = demo_turn.question.replace("{cited}", cited[0].id if cited else "R1")
+        print(f"\n> turn {i + 1} ({demo_turn.language}): {question}")
         t = time.perf_counter()
         turn = print_turn(dialogue, question)
         assert turn is not None
         print(f"  ({time.perf_counter() - t:.2f} s)")
+        found = turn.regions[0] if turn.regions else None
+        right, overlap = region_check(found.box if found else None, demo_turn.box)
+        name = found.id if found else "no region"
+        print(f"  check: {name} {'RIGHT' if right else 'WRONG'}: IoU {overlap:.2f} with {demo_turn.target}")
+        checks.append({"turn": i + 1, "region": found.id if found else None, "iou": round(overlap, 3), "right": right})
         path = out / f"turn{i + 1}.png"
         dialogue.render(turn=turn.index).save(path)
         files.append(path)
@@ -107,11 +114,14 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
     provider.shutdown()
     agent.close()
     files += [out / "memory.db", out / "checkpoints.db", out / "trace.jsonl"]
+    passed = all(bool(c["right"]) for c in checks)
     summary: dict[str, object] = {
         "model": policy.name,
         "untrained": tiny,
         "frame": policy.frame.spec,
         "dialogue_id": dialogue.id,
+        "checks": checks,
+        "checks_passed": passed,
         "turns": [
             {
                 "question": t.question,
@@ -125,9 +135,11 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
             for t in turns
         ],
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     files.append(out / "summary.json")
     print("\nwrote:", *(f"  {p}" for p in files), sep="\n")
+    n_right = sum(bool(c["right"]) for c in checks)
+    print(f"\nchecks: {n_right}/{len(checks)} regions right (IoU >= 0.5 with the scene's ground truth)")
     if tiny:
-        print("\nReminder: the default weights are untrained; the regions above are not real detections.")
+        print("Reminder: the tiny model's weights are untrained; the regions above are not real detections.")
     return summary

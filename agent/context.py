@@ -35,6 +35,7 @@ from regionreasoner.core.errors import ConfigError
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.types import ImageInfo
 from regionreasoner.policies.base import SECTION_CHAR_LIMITS, SamplingParams, ToolSpec, TurnConstraint
+from regionreasoner.policies.embedded import DEFAULT_MODEL, EMBEDDED_MODEL, TINY_MODEL, resolve_model
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from regionreasoner.tools.base import Segmenter, Tool
 
 __all__ = [
+    "DEFAULT_MODEL",
+    "EMBEDDED_MODEL",
     "FRAME_ENV",
     "IMAGE_ROOT_ENV",
     "MEMORY_URL_ENV",
@@ -62,7 +65,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TINY_MODEL = "tiny"
 """``model`` value that selects the tiny random Qwen2.5-VL checkpoint built offline (untrained)."""
 
 MODEL_ENV = "REGIONREASONER_MODEL"
@@ -284,8 +286,11 @@ class ServerConfig:
     """
 
     model: str = field(
-        default=TINY_MODEL,
-        metadata={"description": f"{MODEL_ENV}: checkpoint folder or hub id; 'tiny' (unset) the untrained tiny model"},
+        default=DEFAULT_MODEL,
+        metadata={
+            "description": f"{MODEL_ENV}: checkpoint folder or hub id; 'embedded' (unset) the shipped trained model, "
+            "'tiny' the untrained tiny one"
+        },
     )
     memory_url: str | None = field(
         default=None, metadata={"description": f"{MEMORY_URL_ENV}: region memory URL; None: the default SQLite file"}
@@ -346,7 +351,7 @@ class ServerConfig:
             return value or None
 
         values: dict[str, Any] = {
-            "model": get(MODEL_ENV) or TINY_MODEL,
+            "model": get(MODEL_ENV) or DEFAULT_MODEL,
             "memory_url": get(MEMORY_URL_ENV),
             "frame": get(FRAME_ENV),
             "prompt_template": get(PROMPT_TEMPLATE_ENV),
@@ -385,11 +390,12 @@ class ServerConfig:
 
 
 def _check_model(model: str) -> None:
-    """``model`` is 'tiny', an existing folder or a hub id (``owner/name``); nothing is loaded."""
-    if model == TINY_MODEL:
+    """``model`` is 'embedded', 'tiny', an existing folder or a hub id (``owner/name``); nothing is loaded."""
+    if model in (EMBEDDED_MODEL, TINY_MODEL):
         return
     hint = (
-        f"set {MODEL_ENV} to a checkpoint folder (config.json + *.safetensors), a hub id (owner/name) or '{TINY_MODEL}'"
+        f"set {MODEL_ENV} to a checkpoint folder (config.json + *.safetensors), a hub id (owner/name), "
+        f"'{EMBEDDED_MODEL}' or '{TINY_MODEL}'"
     )
     path = Path(model).expanduser()
     if path.exists():
@@ -537,15 +543,16 @@ def is_untrained(model: str) -> bool:
 
 
 def load_policy(model: str, *, warn_untrained: bool = True, **kwargs: Any) -> Policy:
-    """A :class:`~regionreasoner.policies.transformers_policy.TransformersPolicy` for ``model`` ('tiny' allowed).
+    """A :class:`~regionreasoner.policies.transformers_policy.TransformersPolicy` for ``model``.
 
+    ``model`` is a folder, a hub id, or a name of :func:`~regionreasoner.policies.embedded.resolve_model`
+    ('embedded', 'tiny').
     Loading untrained weights logs :func:`untrained_warning` unless ``warn_untrained`` is False (the demo says so
     in its own words).  Keyword arguments that are None are left to the policy's defaults.
     """
-    from regionreasoner.policies.tiny import tiny_model_path
     from regionreasoner.policies.transformers_policy import TransformersPolicy
 
-    path = tiny_model_path("qwen2.5-vl") if model == TINY_MODEL else model
+    path = resolve_model(model)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     policy = TransformersPolicy(path, **kwargs)
     if warn_untrained and policy.untrained:

@@ -15,7 +15,14 @@ from typing import Literal, get_args
 
 from langgraph.graph import END, START, StateGraph
 
-from regionreasoner.agent.context import MODEL_ENV, TINY_MODEL, Context, is_untrained, resources, untrained_warning
+from regionreasoner.agent.context import (
+    DEFAULT_MODEL,
+    MODEL_ENV,
+    Context,
+    is_untrained,
+    resources,
+    untrained_warning,
+)
 from regionreasoner.agent.nodes import answer, ground, remember, resolve, section_node, tools
 from regionreasoner.agent.state import InputState, OutputState, SectionTag, State
 
@@ -92,13 +99,14 @@ graph = builder.compile(name="regionreasoner")
 def warn_if_served_untrained() -> bool:
     """Log :func:`~regionreasoner.agent.context.untrained_warning` when a served graph's default model is untrained.
 
-    A served graph loads ``$REGIONREASONER_MODEL``, or the tiny untrained model when it is unset; saying so at
-    start-up keeps a server from answering with noise silently.  Returns True when it warned.
+    A served graph loads ``$REGIONREASONER_MODEL``, or the shipped embedded model when it is unset; when that names
+    untrained weights (``tiny``), saying so at start-up keeps a server from answering with noise silently.  Returns
+    True when it warned.
     """
-    model = os.environ.get(MODEL_ENV, TINY_MODEL)
+    model = os.environ.get(MODEL_ENV, DEFAULT_MODEL)
     if not is_untrained(model):
         return False
-    logger.warning("%s (%s is %s)", untrained_warning(model), MODEL_ENV, "unset" if model == TINY_MODEL else "set")
+    logger.warning("%s (%s is set)", untrained_warning(model), MODEL_ENV)
     return True
 
 

@@ -42,8 +42,10 @@ _CITED = re.compile(
     re.IGNORECASE,
 )
 _INLINE = re.compile(r"bbox\s*=\s*\[\s*" + r"\s*,\s*".join([_NUM] * 4) + r"\s*\]", re.IGNORECASE)
-_REGION_NAME = re.compile(r"(?<![\w-])R([1-9][0-9]*)(?![\w-])")
-_ZERO_NAME = re.compile(r"(?<![\w-])R(0[0-9]*)(?![\w-])")
+# A name stands alone among ASCII word characters only: Chinese has no spaces ("找出在R1旁边的…"), and Python's \w
+# counts Han characters as word characters; "PR1" and "R2-D2" are still not names.
+_REGION_NAME = re.compile(r"(?<![A-Za-z0-9_-])R([1-9][0-9]*)(?![A-Za-z0-9_-])")
+_ZERO_NAME = re.compile(r"(?<![A-Za-z0-9_-])R(0[0-9]*)(?![A-Za-z0-9_-])")
 _LOOSE_BOX = re.compile(r"bbox\s*=?\s*[\[(][^\])\n]{0,200}[\])]?", re.IGNORECASE)
 """Anything that looks like an inline box: ``bbox`` then a bracket, ``=`` optional, brackets of either kind."""
 

@@ -15,6 +15,7 @@ __all__ = [
     "ANSWER_EXAMPLE",
     "PROMPTS",
     "SEGZERO_ANSWER_EXAMPLE",
+    "SHORT_TEXT",
     "PromptTemplate",
     "get_prompt",
 ]
@@ -98,6 +99,13 @@ _SEGZERO = (
 )
 
 
+SHORT_TEXT = "<image>\n{Question}"
+"""The embedded model's template: the image, then the question (``bbox=[...]`` references already rendered).
+
+A few-million-parameter model has no use for instructions it cannot read: it was trained on this prompt, with the
+sections it writes (scene, focus when a region is cited, think, answer) fixed by the agent's grammar."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class PromptTemplate:
     """A user-prompt template and how the question is normalised before it is inserted.
@@ -154,6 +162,13 @@ PROMPTS: dict[str, PromptTemplate] = {
         sections=("think", "answer"),
         image_placeholder="<image>",
         source="dvlab-research/Seg-Zero@42a3345 verl/utils/rl_dataset.py",
+    ),
+    "regionreasoner-short": PromptTemplate(
+        name="regionreasoner-short",
+        text=SHORT_TEXT,
+        strip_chars='."?!。？',
+        image_placeholder="<image>",
+        source="regionreasoner: the embedded model's own template (docs/embedded-model.md)",
     ),
     "segzero": PromptTemplate(
         name="segzero",

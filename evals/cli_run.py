@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regionreasoner.agent.cli_args import (
     existing_file,
@@ -24,7 +24,33 @@ from regionreasoner.agent.cli_args import (
 )
 from regionreasoner.evals.subcommand import Subcommand
 
-__all__ = ["REFCOCO", "REGIONDIAL", "add_run_arguments"]
+if TYPE_CHECKING:
+    from regionreasoner.evals.runner import Protocol, RunStats
+
+__all__ = ["REFCOCO", "REGIONDIAL", "add_model_arguments", "add_run_arguments", "run_items"]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, model_help: str | None = None) -> None:
+    """The options that pick the model and drive the agent (every run's, the synthetic world's included)."""
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=model_help or "checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)",
+    )
+    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
+    parser.add_argument("--frame", default=None, help="coordinate frame override, e.g. fixed:840x840")
+    parser.add_argument("--workers", type=positive_int, default=1, help="dialogues in flight; their calls are batched")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=2048)
+    parser.add_argument("--max-objects", type=positive_int, default=8)
+    parser.add_argument(
+        "--section-chars", type=positive_int, default=None, help="character limit of every free-text section"
+    )
+    parser.add_argument(
+        "--segmenter",
+        default=None,
+        help="SAM2 checkpoint (folder or hub id): answers become SAM2 masks and gIoU/cIoU score them "
+        "(default: box masks)",
+    )
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +67,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=output_folder, required=True, help="output folder (results.jsonl, memory, summary, plot)"
     )
-    parser.add_argument(
-        "--model", default=None, help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny)"
-    )
-    parser.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
-    parser.add_argument("--frame", default=None, help="coordinate frame override, e.g. fixed:840x840")
+    add_model_arguments(parser)
     parser.add_argument(
         "--protocol",
         choices=["regionreasoner", "official"],
@@ -53,36 +75,24 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="how a cited box enters the question and an answer becomes boxes (docs/evaluation.md); "
         "'official' also decodes freely",
     )
-    parser.add_argument("--workers", type=positive_int, default=1, help="dialogues in flight; their calls are batched")
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N items")
-    parser.add_argument("--max-new-tokens", type=positive_int, default=2048)
-    parser.add_argument("--max-objects", type=positive_int, default=8)
-    parser.add_argument(
-        "--section-chars", type=positive_int, default=None, help="character limit of every free-text section"
-    )
-    parser.add_argument(
-        "--segmenter",
-        default=None,
-        help="SAM2 checkpoint (folder or hub id): answers become SAM2 masks and gIoU/cIoU score them "
-        "(default: box masks)",
-    )
 
 
-def _agent(args: argparse.Namespace, out: Path) -> Any:
+def _agent(args: argparse.Namespace, out: Path, protocol: Protocol) -> Any:
     from regionreasoner.agent.api import RegionAgent
-    from regionreasoner.agent.context import TINY_MODEL, is_untrained, load_policy, untrained_warning
+    from regionreasoner.agent.context import DEFAULT_MODEL, is_untrained, load_policy, untrained_warning
     from regionreasoner.policies.base import Policy
     from regionreasoner.policies.batching import BatchingPolicy
 
-    model = args.model or os.environ.get("REGIONREASONER_MODEL") or TINY_MODEL
+    model = args.model or os.environ.get("REGIONREASONER_MODEL") or DEFAULT_MODEL
     policy: Policy
     if args.backend == "vllm":
-        from regionreasoner.policies.tiny import tiny_model_path
+        from regionreasoner.policies.embedded import resolve_model
         from regionreasoner.policies.vllm_policy import VLLMPolicy, configure_vllm_environment
 
         configure_vllm_environment()  # vLLM's process settings (usage stats off; CPU defaults on CPU machines)
 
-        path = tiny_model_path("qwen2.5-vl") if model == TINY_MODEL else model
+        path = resolve_model(model)
         policy = VLLMPolicy(path, frame=args.frame, max_num_seqs=max(8, args.workers))
         if is_untrained(str(path)):
             logging.getLogger(__name__).warning(untrained_warning(model))
@@ -93,47 +103,58 @@ def _agent(args: argparse.Namespace, out: Path) -> Any:
     context: dict[str, Any] = {
         "max_new_tokens": args.max_new_tokens,
         "max_objects": args.max_objects,
-        "constrained": args.protocol != "official",
-        "answer_protocol": args.protocol,
+        "constrained": protocol != "official",
+        "answer_protocol": protocol,
     }
     if args.section_chars:
         context["char_limits"] = {t: args.section_chars for t in ("scene", "focus", "think")}
     return RegionAgent(policy, memory=f"sqlite:///{out}/memory.db", segmenter=args.segmenter, **context)
 
 
-def _run(args: argparse.Namespace, items: list[Any], name: str, title: str) -> int:
+def run_items(
+    args: argparse.Namespace, items: list[Any], *, out: Path, images: Path, name: str, protocol: Protocol
+) -> RunStats:
+    """Run ``items`` through an agent built from the :func:`add_model_arguments` options into ``out``.
+
+    ``out`` receives ``results.jsonl`` and the run's memory; a progress bar goes to stderr.
+    """
     from transformers.utils import logging as hf_logging
 
-    from regionreasoner.evals.report import report_from_results
     from regionreasoner.evals.runner import run_benchmark
 
     hf_logging.disable_progress_bar()
-    out = make_folder(args.out, "--out")
-    items = items[: args.limit] if args.limit else items
-    images = Path(args.images) if args.images else Path(args.data).resolve().parent
     total = sum(len(i.turns) for i in items)
     from tqdm import tqdm  # a dependency of transformers
 
-    agent = _agent(args, out)  # before the progress bar: a loading error is then the only line on stderr
+    agent = _agent(args, out, protocol)  # before the progress bar: a loading error is then the only line on stderr
     bar = tqdm(total=total, desc=name, unit="turn", file=sys.stderr)
 
     def tick(_: Any) -> None:
         bar.update(1)
 
     try:
-        stats = run_benchmark(
+        return run_benchmark(
             agent,
             items,
             images=images,
             results=out / "results.jsonl",
             name=name,
-            protocol=args.protocol,
+            protocol=protocol,
             workers=args.workers,
             progress=tick,
         )
     finally:
         bar.close()
         agent.close()
+
+
+def _run(args: argparse.Namespace, items: list[Any], name: str, title: str) -> int:
+    from regionreasoner.evals.report import report_from_results
+
+    out = make_folder(args.out, "--out")
+    items = items[: args.limit] if args.limit else items
+    images = Path(args.images) if args.images else Path(args.data).resolve().parent
+    stats = run_items(args, items, out=out, images=images, name=name, protocol=args.protocol)
     summary, paths = report_from_results(out / "results.jsonl", out, title=title)
     avg = summary.avg
     print(

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from regionreasoner.core.errors import InputError
 from regionreasoner.core.geometry import Box, Point, as_box, as_point
+from regionreasoner.core.types import Sections
 
 __all__ = ["ResultsFormatError", "TurnResult", "read_results", "write_results"]
 
@@ -58,6 +59,10 @@ class TurnResult(BaseModel):
     problems: list[str] = Field(default_factory=list, description="problem kinds of the turn (core ProblemKind)")
     latency_ms: float = Field(default=0.0, ge=0.0, description="wall time of the turn, milliseconds")
     generated_tokens: int = Field(default=0, ge=0)
+    sections: Sections | None = Field(
+        default=None,
+        description="the turn's section texts (scene, focus, think, answer); None in files written before they were",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TurnResult:

@@ -208,6 +208,7 @@ def run_benchmark(
                     problems=[p.kind.value for p in turn.problems],
                     latency_ms=(time.perf_counter() - started) * 1e3,
                     generated_tokens=turn.usage.generated_tokens,
+                    sections=turn.sections,
                 )
             )
 

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,8 +30,10 @@ __all__ = [
     "TinyFamily",
     "build_tiny_model",
     "is_untrained_checkpoint",
+    "save_qwen_checkpoint",
     "set_pixel_limits",
     "tiny_model_path",
+    "train_tokenizer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,21 +102,36 @@ def _corpus() -> list[str]:
 
 
 def _build_tokenizer(chat_template: str) -> Any:
+    return train_tokenizer(_corpus(), chat_template=chat_template, vocab_size=1024, split_digits=True)
+
+
+def train_tokenizer(
+    corpus: Iterable[str], *, chat_template: str = QWEN_CHAT_TEMPLATE, vocab_size: int = 1024, split_digits: bool = True
+) -> Any:
+    """A byte-level BPE ``PreTrainedTokenizerFast`` trained on ``corpus``, with Qwen's special tokens at Qwen's ids.
+
+    Byte-level, so every script (and any byte string) is covered; ``split_digits`` splits numbers into single
+    digits as Qwen does, else a number such as ``57`` may become one token (the embedded model's choice: one
+    coordinate, one prediction).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=1024,
+        vocab_size=vocab_size,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(), trainer)
+    tok.train_from_iterator(corpus, trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
@@ -261,30 +279,49 @@ def build_tiny_model(path: str | Path, family: TinyFamily = "qwen2.5-vl", *, see
 
 def _build_qwen(out: Path, family: TinyFamily, seed: int) -> None:
     import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers import AutoModelForImageTextToText
 
     tokenizer = _build_tokenizer(QWEN_CHAT_TEMPLATE)
     config = _model_config(family, 1024)
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32).eval()
-    model.save_pretrained(out, safe_serialization=True)
+    factor = 14 if family == "qwen2.5-vl" else 16
+    save_qwen_checkpoint(
+        out, model, tokenizer, family, min_pixels=(factor * 2) ** 2 * 4, max_pixels=(factor * 2) ** 2 * 256
+    )
+
+
+def save_qwen_checkpoint(
+    out: str | Path, model: Any, tokenizer: Any, family: TinyFamily, *, min_pixels: int, max_pixels: int
+) -> Path:
+    """Write ``model`` (a Qwen2.5-VL or Qwen3-VL ``PreTrainedModel``) as a complete checkpoint folder.
+
+    Weights (safetensors), generation config (greedy, ``<|im_end|>`` ends), ``tokenizer``, the PIL image processor
+    with smart-resize limits ``min_pixels..max_pixels`` (pixels of the resized image), the processor class and the
+    chat template: everything TransformersPolicy, vLLM and the trainers load.
+    """
+    from transformers import GenerationConfig
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    folder = Path(out)
+    model.save_pretrained(folder, safe_serialization=True)
     eos = [SPECIAL_TOKENS.index("<|im_end|>"), SPECIAL_TOKENS.index("<|endoftext|>")]
-    GenerationConfig(bos_token_id=0, eos_token_id=eos, pad_token_id=0, do_sample=False).save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    GenerationConfig(bos_token_id=0, eos_token_id=eos, pad_token_id=0, do_sample=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     factor = 14 if family == "qwen2.5-vl" else 16
     image_processor = Qwen2VLImageProcessorPil(
         patch_size=factor,
         merge_size=2,
         temporal_patch_size=2,
-        min_pixels=(factor * 2) ** 2 * 4,
-        max_pixels=(factor * 2) ** 2 * 256,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
         **({} if family == "qwen2.5-vl" else {"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}),
     )
-    image_processor.save_pretrained(out)
+    image_processor.save_pretrained(folder)
     processor_class = "Qwen2_5_VLProcessor" if family == "qwen2.5-vl" else "Qwen3VLProcessor"
-    (out / "processor_config.json").write_text(json.dumps({"processor_class": processor_class}, indent=2))
-    (out / "chat_template.jinja").write_text(QWEN_CHAT_TEMPLATE)
+    (folder / "processor_config.json").write_text(json.dumps({"processor_class": processor_class}, indent=2))
+    (folder / "chat_template.jinja").write_text(QWEN_CHAT_TEMPLATE)
+    return folder
 
 
 def set_pixel_limits(path: str | Path, *, min_pixels: int, max_pixels: int) -> Path:

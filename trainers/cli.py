@@ -1,4 +1,4 @@
-"""regionreasoner-train: build training data (data), train (sft, grpo), plot a run (plot).
+"""regionreasoner-train: build training data (data), train (sft, grpo), plot a run (plot), the embedded model.
 
 Subcommands live in the :data:`SUBCOMMANDS` dict (name -> :class:`~regionreasoner.agent.cli_commands.Subcommand`);
 each is defined in a ``trainers/cli_<name>.py`` module and added here or with :func:`register`.  Importing this
@@ -14,11 +14,19 @@ from collections.abc import Sequence
 from regionreasoner.agent.cli_commands import Subcommand, build_subcommand_parser, run_subcommands
 from regionreasoner.agent.cli_commands import register as _register
 from regionreasoner.trainers.cli_data import DATA
+from regionreasoner.trainers.cli_embedded import EMBEDDED_BASE, EMBEDDED_EXPORT
 from regionreasoner.trainers.cli_train import GRPO, PLOT, SFT
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
 
-SUBCOMMANDS: dict[str, Subcommand] = {"data": DATA, "sft": SFT, "grpo": GRPO, "plot": PLOT}
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "data": DATA,
+    "sft": SFT,
+    "grpo": GRPO,
+    "plot": PLOT,
+    "embedded-base": EMBEDDED_BASE,
+    "embedded-export": EMBEDDED_EXPORT,
+}
 """Subcommands by name; more are added with :func:`register`."""
 
 

@@ -24,6 +24,9 @@ PRESETS = Path(__file__).with_name("configs")
 """Folder of the shipped presets (``paper.yaml``, ``tiny.yaml``, ...); ``--config NAME`` finds them by name."""
 
 Feed = Literal["official", "multiturn"]
+TraceStyle = Literal["full", "short"]
+_LANGUAGE_CHOICES = ("en", "zh", "nl", "fr", "hi", "fa", "mix", "any")
+"""The world's languages (core.world.LANGUAGES), code-switched ``mix``, and ``any`` (kept literal: no import)."""
 Rollouts = Literal["generate", "vllm", "graph"]
 
 
@@ -45,7 +48,24 @@ class _RunConfig:
         default="official",
         metadata={"help": "official: each round a sample with the reference box in the question; multiturn: history"},
     )
-    synthetic_samples: int = field(default=64, metadata={"help": "samples of the on-the-fly synthetic dataset"})
+    synthetic_samples: int = field(default=64, metadata={"help": "dialogues of the on-the-fly synthetic dataset"})
+    synthetic_style: TraceStyle = field(
+        default="full", metadata={"help": "synthetic traces: full (RegionReasoner prompt) or short (embedded model)"}
+    )
+    synthetic_language: str = field(
+        default="en", metadata={"help": "language of synthetic questions: en zh nl fr hi fa, mix, or any (all)"}
+    )
+    synthetic_rounds: str = field(default="2-5", metadata={"help": "rounds per synthetic dialogue, MIN-MAX"})
+    synthetic_sizes: str = field(
+        default="320x240", metadata={"help": "canvas sizes WxH of synthetic scenes, comma-separated (cycled)"}
+    )
+    frame: str = field(default="fixed:840x840", metadata={"help": "coordinate frame of the data and answers"})
+    prompt_template: str = field(
+        default="regionreasoner-train", metadata={"help": "prompt template the questions are rendered in"}
+    )
+    lr_scheduler: str = field(default="constant", metadata={"help": "transformers scheduler: constant, cosine, ..."})
+    warmup_steps: int = field(default=0, metadata={"help": "linear warm-up steps"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters (peft) instead of all weights"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha"})
@@ -60,6 +80,61 @@ class _RunConfig:
             raise ConfigError(f"save_steps={self.save_steps}, seed={self.seed}: set them >= 0")
         if not self.learning_rate > 0:
             raise ConfigError(f"learning_rate={self.learning_rate}: set it > 0")
+        if self.warmup_steps < 0 or self.weight_decay < 0:
+            raise ConfigError(f"warmup_steps={self.warmup_steps}, weight_decay={self.weight_decay}: set them >= 0")
+        self.rounds()  # validates synthetic_rounds
+        self.sizes()
+        from regionreasoner.core.frames import frame_from_spec
+        from regionreasoner.core.prompts import get_prompt
+
+        frame_from_spec(self.frame)
+        get_prompt(self.prompt_template)
+        if self.synthetic_language not in _LANGUAGE_CHOICES:
+            raise ConfigError(
+                f"synthetic_language={self.synthetic_language!r}", hint=f"use one of {list(_LANGUAGE_CHOICES)}"
+            )
+
+    def rounds(self) -> tuple[int, int]:
+        """``synthetic_rounds`` as ``(min, max)``."""
+        lo, sep, hi = self.synthetic_rounds.partition("-")
+        try:
+            pair = (int(lo), int(hi or lo))
+        except ValueError:
+            pair = (0, 0)
+        if not 1 <= pair[0] <= pair[1] <= 12 or (sep and not hi):
+            raise ConfigError(
+                f"synthetic_rounds={self.synthetic_rounds!r}", hint="write MIN-MAX with 1 <= MIN <= MAX <= 12"
+            )
+        return pair
+
+    def sizes(self) -> tuple[tuple[int, int], ...]:
+        """``synthetic_sizes`` as ``((W, H), ...)``."""
+        out = []
+        for part in self.synthetic_sizes.split(","):
+            w, _, h = part.strip().lower().partition("x")
+            if not (w.isdigit() and h.isdigit()) or min(int(w), int(h)) < 64:
+                raise ConfigError(
+                    f"synthetic_sizes={self.synthetic_sizes!r}", hint="write WxH[,WxH...] with sides of at least 64"
+                )
+            out.append((int(w), int(h)))
+        return tuple(out)
+
+    def synthetic_dataset(self) -> Any:
+        """The on-the-fly synthetic ``datasets.Dataset`` this config describes (``data: synthetic``)."""
+        from regionreasoner.core.frames import frame_from_spec
+        from regionreasoner.trainers.data import synthetic_dataset
+
+        return synthetic_dataset(
+            count=self.synthetic_samples,
+            seed=self.seed,
+            mode=self.feed,
+            frame=frame_from_spec(self.frame),
+            style=self.synthetic_style,
+            language=self.synthetic_language,
+            rounds=self.rounds(),
+            template=self.prompt_template,
+            sizes=self.sizes(),
+        )
 
 
 @dataclass(kw_only=True)

@@ -49,8 +49,9 @@ def grpo_arguments(cfg: GRPORunConfig) -> Any:
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="constant",  # the paper's verl run: constant, no warm-up
-        warmup_steps=0,
+        lr_scheduler_type=cfg.lr_scheduler,  # the paper's verl run (and the default): constant, no warm-up
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
         beta=cfg.beta,
         epsilon=cfg.epsilon,
         temperature=cfg.temperature,
@@ -99,7 +100,7 @@ def build_grpo(
     if cfg.rollouts == "graph" and rollout_func is None:
         from regionreasoner.trainers.rollouts import GraphRollout
 
-        rollout_func = GraphRollout(cfg, processor)
+        rollout_func = GraphRollout(cfg, processor, template=cfg.prompt_template, frame=cfg.frame)
     args = grpo_arguments(cfg)
     if generation_kwargs:
         args.generation_kwargs = {**(args.generation_kwargs or {}), **generation_kwargs}
@@ -166,9 +167,7 @@ def _freeze_vision(trainer: Any) -> None:
 def load_dataset(cfg: GRPORunConfig) -> Any:
     """The run's training data: a folder saved by ``regionreasoner-train data``, or the synthetic world on the fly."""
     if cfg.data == "synthetic":
-        from regionreasoner.trainers.data import synthetic_dataset
-
-        return synthetic_dataset(count=cfg.synthetic_samples, seed=cfg.seed, mode=cfg.feed)
+        return cfg.synthetic_dataset()
     from regionreasoner.trainers.data import load_saved_dataset
 
     return load_saved_dataset(cfg.data)
@@ -183,4 +182,4 @@ def default_rewards(cfg: GRPORunConfig) -> list[RewardFunc]:
 
 def train_grpo(cfg: GRPORunConfig, *, resume: bool = True, **build: Any) -> TrainRun:
     """Build (:func:`build_grpo`) and train to the end, resuming from the run's last checkpoint when ``resume``."""
-    return run_to_end(build_grpo(cfg, **build), cfg.output_dir, resume=resume)
+    return run_to_end(build_grpo(cfg, **build), cfg.output_dir, resume=resume, model=model_path(cfg.model))

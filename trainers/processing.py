@@ -36,12 +36,10 @@ def _no_video(base: type) -> type:
 
 
 def model_path(name: str) -> str:
-    """The checkpoint to train: ``"tiny"`` is the tiny random Qwen2.5-VL (built offline), anything else as given."""
-    if name == "tiny":
-        from regionreasoner.policies.tiny import tiny_model_path
+    """The checkpoint to train: ``"tiny"`` (random, built offline), ``"embedded"`` (shipped) or a folder / hub id."""
+    from regionreasoner.policies.embedded import resolve_model
 
-        return str(tiny_model_path("qwen2.5-vl"))
-    return name
+    return resolve_model(name)
 
 
 def load_processor(checkpoint: str | Path) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from regionreasoner.core.errors import DependencyMissingError
 from regionreasoner.trainers.metrics_log import last_checkpoint
 
-__all__ = ["TrainRun", "import_trl", "run_to_end"]
+__all__ = ["DECLARATION", "TrainRun", "import_trl", "run_to_end"]
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,16 @@ def import_trl() -> Any:
     return trl
 
 
-def run_to_end(trainer: Any, output_dir: str | Path, *, resume: bool) -> TrainRun:
+DECLARATION = "regionreasoner.json"
+"""The file a checkpoint folder declares its frame and prompt template in (policies.families); it travels with the
+weights from the model a run starts from to the run's final folder."""
+
+
+def run_to_end(trainer: Any, output_dir: str | Path, *, resume: bool, model: str | Path | None = None) -> TrainRun:
     """Train (from the run's last checkpoint when there is one and ``resume``); save the final weights.
 
-    The final weights are safetensors in ``output_dir/final`` (with the processor), loadable by every policy.
+    The final weights are safetensors in ``output_dir/final`` (with the processor), loadable by every policy; the
+    starting ``model`` folder's ``regionreasoner.json`` (frame, prompt template) is copied beside them.
     """
     folder = Path(output_dir)
     checkpoint = last_checkpoint(folder) if resume else None
@@ -49,6 +56,9 @@ def run_to_end(trainer: Any, output_dir: str | Path, *, resume: bool) -> TrainRu
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final = folder / "final"
     trainer.save_model(str(final))  # weights (safetensors) and the processor
+    declared = Path(model) / DECLARATION if model is not None else None
+    if declared is not None and declared.is_file():
+        shutil.copyfile(declared, final / DECLARATION)
     return TrainRun(
         output_dir=folder,
         final=final,

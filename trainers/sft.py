@@ -27,10 +27,10 @@ def build_sft(cfg: SFTRunConfig, *, dataset: Any = None) -> Any:
 
     path = model_path(cfg.model)
     if dataset is None:
-        from regionreasoner.trainers.data import load_saved_dataset, synthetic_dataset
+        from regionreasoner.trainers.data import load_saved_dataset
 
         if cfg.data == "synthetic":
-            dataset = synthetic_dataset(count=cfg.synthetic_samples, seed=cfg.seed, mode=cfg.feed)
+            dataset = cfg.synthetic_dataset()
         else:
             dataset = load_saved_dataset(cfg.data)
     if "completion" not in dataset.column_names:
@@ -44,7 +44,9 @@ def build_sft(cfg: SFTRunConfig, *, dataset: Any = None) -> Any:
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="constant",
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
         seed=cfg.seed,
         data_seed=cfg.seed,
         logging_steps=1,
@@ -75,4 +77,4 @@ def build_sft(cfg: SFTRunConfig, *, dataset: Any = None) -> Any:
 
 def train_sft(cfg: SFTRunConfig, *, resume: bool = True, dataset: Any = None) -> TrainRun:
     """Build (:func:`build_sft`) and train to the end, resuming from the run's last checkpoint when ``resume``."""
-    return run_to_end(build_sft(cfg, dataset=dataset), cfg.output_dir, resume=resume)
+    return run_to_end(build_sft(cfg, dataset=dataset), cfg.output_dir, resume=resume, model=model_path(cfg.model))

@@ -4,27 +4,39 @@ An expression is words in :data:`ATTRIBUTES` order ("small red striped circle"),
 every attribute is shared, a position word (:data:`POSITION_WORDS`) is prefixed.  :func:`relational_expression`
 finds words that are unique among the objects satisfying a relation to a cited box
 (:func:`regionreasoner.core.relations.holds`, boxes in original pixels).
+
+The choice is language-free: :func:`referring_attributes` and :func:`relational_attributes` return an
+:class:`Expression` (the attribute values used and the position word), which :mod:`.languages` renders in any
+language; :func:`referring_expression` and :func:`relational_expression` are the same choice written in English.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
+from typing import TypeVar
 
 import numpy as np
 
+from regionreasoner.core.errors import ConfigError
 from regionreasoner.core.geometry import Box
 from regionreasoner.core.relations import Relation, holds
-from regionreasoner.core.world.scene import Scene, SceneObject
+from regionreasoner.core.world.scene import COLOURS, KINDS, SIZES, TEXTURES, Scene, SceneObject
 
 __all__ = [
     "ATTRIBUTES",
     "POSITION_WORDS",
     "RELATIONS",
+    "Expression",
     "describe",
+    "referring_attributes",
     "referring_expression",
+    "relational_attributes",
     "relational_expression",
 ]
+
+_T = TypeVar("_T")
 
 ATTRIBUTES: tuple[str, ...] = ("size", "colour", "texture", "kind")
 """Attribute words in the order they are written ("small red striped circle")."""
@@ -53,6 +65,59 @@ _ATTRIBUTE_SETS: tuple[tuple[str, ...], ...] = tuple(
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Expression:
+    """The words that single an object out, language-free; :mod:`.languages` renders it.
+
+    The attribute values used (None: not said) and an optional position word; ``str(expression)`` is the English
+    words.
+    """
+
+    kind: str
+    """The noun, one of :data:`~.scene.KINDS` (always said)."""
+    size: str | None = None
+    """One of :data:`~.scene.SIZES`, or None."""
+    colour: str | None = None
+    """A key of :data:`~.scene.COLOURS`, or None."""
+    texture: str | None = None
+    """One of :data:`~.scene.TEXTURES`, or None."""
+    position: str | None = None
+    """One of :data:`POSITION_WORDS` when the attributes alone are shared by a look-alike, else None."""
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("kind", self.kind, KINDS),
+            ("size", self.size, SIZES),
+            ("colour", self.colour, tuple(COLOURS)),
+            ("texture", self.texture, TEXTURES),
+            ("position", self.position, POSITION_WORDS),
+        ):
+            if value is not None and value not in allowed:
+                raise ConfigError(f"{name}={value!r} is not a world word", hint=f"use one of {', '.join(allowed)}")
+
+    @classmethod
+    def of(cls, obj: SceneObject, attributes: Sequence[str] = ATTRIBUTES, position: str | None = None) -> Expression:
+        """The ``attributes`` of ``obj`` (the kind is always kept), with an optional position word."""
+        return cls(
+            kind=obj.kind,
+            size=obj.size if "size" in attributes else None,
+            colour=obj.colour if "colour" in attributes else None,
+            texture=obj.texture if "texture" in attributes else None,
+            position=position,
+        )
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """The attributes said, name -> English value, in :data:`ATTRIBUTES` order."""
+        values = {"size": self.size, "colour": self.colour, "texture": self.texture, "kind": self.kind}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def __str__(self) -> str:
+        """The English words, e.g. ``"leftmost small red striped circle"`` (no article)."""
+        words = " ".join(self.attributes.values())
+        return f"{self.position} {words}" if self.position else words
+
+
 def describe(obj: SceneObject, attributes: Sequence[str] = ATTRIBUTES) -> str:
     """The words for ``attributes`` of ``obj`` in :data:`ATTRIBUTES` order, e.g. ``"small red circle"``."""
     return " ".join(str(getattr(obj, a)) for a in ATTRIBUTES if a in attributes)
@@ -62,7 +127,7 @@ def _matches(candidate: SceneObject, obj: SceneObject, attributes: Sequence[str]
     return all(getattr(candidate, a) == getattr(obj, a) for a in attributes)
 
 
-def pick(options: Sequence[str], rng: np.random.Generator | None) -> str:
+def pick(options: Sequence[_T], rng: np.random.Generator | None) -> _T:
     """One of ``options``: drawn by ``rng``, or the first when ``rng`` is None."""
     return options[int(rng.integers(len(options)))] if rng is not None else options[0]
 
@@ -80,37 +145,46 @@ def _position_word(scene: Scene, obj: SceneObject, others: list[SceneObject]) ->
     return next((word for word, ok in tests if ok), None)
 
 
-def referring_expression(scene: Scene, obj: SceneObject, rng: np.random.Generator | None = None) -> str | None:
-    """Words that single ``obj`` out among the scene's objects (no article), or None when none do.
+def referring_attributes(scene: Scene, obj: SceneObject, rng: np.random.Generator | None = None) -> Expression | None:
+    """The attributes (and position word) that single ``obj`` out among the scene's objects, or None when none do.
 
     The shortest attribute sets are tried first (``rng`` picks among equally short ones); when every attribute is
-    shared, a position word is prefixed.
+    shared, a position word is added.
     """
     for n in range(1, 5):
         options = [
-            describe(obj, attrs)
+            attrs
             for attrs in _ATTRIBUTE_SETS
             if len(attrs) == n and not any(_matches(o, obj, attrs) for o in scene.objects if o is not obj)
         ]
         if options:
-            return pick(options, rng)
+            return Expression.of(obj, pick(options, rng))
     twins = [o for o in scene.objects if o is not obj and _matches(o, obj, ATTRIBUTES)]
     word = _position_word(scene, obj, twins)
-    return f"{word} {describe(obj, ATTRIBUTES)}" if word else None
+    return Expression.of(obj, ATTRIBUTES, position=word) if word else None
 
 
-def relational_expression(
+def referring_expression(scene: Scene, obj: SceneObject, rng: np.random.Generator | None = None) -> str | None:
+    """Words that single ``obj`` out among the scene's objects (no article), or None when none do.
+
+    :func:`referring_attributes` in English, e.g. ``"leftmost small red striped circle"``.
+    """
+    expression = referring_attributes(scene, obj, rng)
+    return None if expression is None else str(expression)
+
+
+def relational_attributes(
     scene: Scene, obj: SceneObject, relation: Relation, cited: Box, rng: np.random.Generator | None = None
-) -> str | None:
-    """Attribute words such that ``obj`` is the only object matching them that is ``relation`` the ``cited`` box.
+) -> Expression | None:
+    """Attributes such that ``obj`` is the only object matching them that is ``relation`` the ``cited`` box.
 
-    None when the relation does not hold for ``obj`` or no attribute set makes it unique.
+    None when the relation does not hold for ``obj`` or no attribute set makes it unique (no position words).
     """
     if not holds(relation, obj.box, cited):
         return None
     for n in range(1, 5):
         options = [
-            describe(obj, attrs)
+            attrs
             for attrs in _ATTRIBUTE_SETS
             if len(attrs) == n
             and not any(
@@ -118,5 +192,17 @@ def relational_expression(
             )
         ]
         if options:
-            return pick(options, rng)
+            return Expression.of(obj, pick(options, rng))
     return None
+
+
+def relational_expression(
+    scene: Scene, obj: SceneObject, relation: Relation, cited: Box, rng: np.random.Generator | None = None
+) -> str | None:
+    """Attribute words such that ``obj`` is the only object matching them that is ``relation`` the ``cited`` box.
+
+    :func:`relational_attributes` in English; None when the relation does not hold for ``obj`` or no attribute set
+    makes it unique.
+    """
+    expression = relational_attributes(scene, obj, relation, cited, rng)
+    return None if expression is None else str(expression)

@@ -18,6 +18,7 @@ the policy frame.  Everything is a pure function of the seed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -37,8 +38,18 @@ from regionreasoner.core.world import (
     make_scene,
 )
 from regionreasoner.trainers.data.records import Dialogue, Round, Target
+from regionreasoner.trainers.data.short_traces import short_trace_for
 
-__all__ = ["FOCUS_SHARE", "build_synthetic", "focus_text", "scene_text", "synthetic_dialogue", "trace_for"]
+__all__ = [
+    "FOCUS_SHARE",
+    "TRACE_STYLES",
+    "TraceStyle",
+    "build_synthetic",
+    "focus_text",
+    "scene_text",
+    "synthetic_dialogue",
+    "trace_for",
+]
 
 FOCUS_SHARE = 0.5
 """An object other than the cited one is named in ``<focus>`` when this share of its visible pixels is in the box."""
@@ -127,9 +138,21 @@ def _shares_words(obj: SceneObject, expression: str) -> bool:
     return all(w in words for w in named)
 
 
-def synthetic_dialogue(dialogue: SyntheticDialogue, frame: Frame, dialogue_id: str) -> Dialogue:
-    """A world dialogue as a training :class:`Dialogue` with a trace on every round."""
-    rounds = tuple(trace_for(dialogue, k, frame)[1] for k in range(len(dialogue.turns)))
+TraceStyle = Literal["full", "short"]
+"""``full``: the traces above (for the RegionReasoner prompt); ``short``: the embedded model's
+(:mod:`~regionreasoner.trainers.data.short_traces`)."""
+
+TRACE_STYLES: tuple[TraceStyle, ...] = ("full", "short")
+
+
+def synthetic_dialogue(
+    dialogue: SyntheticDialogue, frame: Frame, dialogue_id: str, *, style: TraceStyle = "full"
+) -> Dialogue:
+    """A world dialogue as a training :class:`Dialogue` with a trace of ``style`` on every round."""
+    if style not in TRACE_STYLES:
+        raise ConfigError(f"unknown trace style {style!r}", hint=f"use one of {list(TRACE_STYLES)}")
+    trace = short_trace_for if style == "short" else trace_for
+    rounds = tuple(trace(dialogue, k, frame)[1] for k in range(len(dialogue.turns)))
     size = dialogue.scene.size
     return Dialogue(
         id=dialogue_id,
@@ -147,34 +170,54 @@ def build_synthetic(
     seed: int,
     frame: Frame,
     *,
-    size: tuple[int, int] = (320, 240),
+    size: tuple[int, int] | Sequence[tuple[int, int]] = (320, 240),
     rounds: tuple[int, int] = (2, 5),
     relation_share: float = 0.6,
+    style: TraceStyle = "full",
+    language: str = "en",
 ) -> list[Dialogue]:
     """``count`` dialogues of ``rounds = (min, max)`` turns on ``size = (W, H)`` scenes; ids ``synthetic_<seed>_<i>``.
 
-    A scene that cannot hold the drawn number of turns is redrawn (up to 50 times), as the benchmark writer does.
+    ``size`` may be a list of sizes: dialogue ``i`` uses ``size[i % len(size)]`` (varied canvases).  Questions are in
+    ``language`` (a language of :data:`~regionreasoner.core.world.LANGUAGES`, ``mix`` or ``any``,
+    see :func:`~regionreasoner.core.world.make_dialogue`); traces are of ``style``.  A scene that cannot hold the
+    drawn number of turns is redrawn (up to 50 times), as the benchmark writer does.
     """
     lo, hi = rounds
+    sizes = _sizes(size)
     if count < 1:
         raise ConfigError(f"count={count}: use at least 1")
     if not 1 <= lo <= hi <= 12:
         raise ConfigError(f"rounds={rounds}: use 1 <= min <= max <= 12")
     return [
-        synthetic_dialogue(_world_dialogue(seed, i, size, lo, hi, relation_share), frame, f"synthetic_{seed}_{i}")
+        synthetic_dialogue(
+            _world_dialogue(seed, i, sizes[i % len(sizes)], lo, hi, relation_share, language),
+            frame,
+            f"synthetic_{seed}_{i}",
+            style=style,
+        )
         for i in range(count)
     ]
 
 
+def _sizes(size: tuple[int, int] | Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One ``(W, H)`` or a list of them, as a list."""
+    if len(size) == 2 and all(isinstance(v, int) for v in size):
+        return [(int(size[0]), int(size[1]))]  # type: ignore[arg-type]
+    return [(int(w), int(h)) for w, h in size]  # type: ignore[misc]
+
+
 def _world_dialogue(
-    seed: int, index: int, size: tuple[int, int], lo: int, hi: int, relation_share: float
+    seed: int, index: int, size: tuple[int, int], lo: int, hi: int, relation_share: float, language: str = "en"
 ) -> SyntheticDialogue:
     for attempt in range(50):
         rng = np.random.default_rng([seed, index, attempt, 7])
         n_turns = int(rng.integers(lo, hi + 1))
         n_objects = (max(4, n_turns + 1), min(24, max(8, n_turns + 4)))
         scene = make_scene((seed, index, attempt, 7), size=size, n_objects=n_objects)
-        dialogue = make_dialogue(scene, seed=(seed, index, attempt, 8), n_turns=n_turns, relation_share=relation_share)
+        dialogue = make_dialogue(
+            scene, seed=(seed, index, attempt, 8), n_turns=n_turns, relation_share=relation_share, language=language
+        )
         if len(dialogue.turns) == n_turns:
             return dialogue
     raise ConfigError(

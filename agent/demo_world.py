@@ -1,0 +1,75 @@
+"""The demo's dialogue: a synthetic-world scene the embedded model never saw, three questions, and their answers.
+
+The scene comes from :data:`DEMO_SEED`, a seed outside every training stream (training scenes are drawn from
+``(seed, index, attempt, 7)`` with seeds 0 and 1, the held-out benchmark from ``(2026, index, attempt)``).  Turn 1 is
+an English referring question, turn 2 a French question citing turn 1's region (``R1``), turn 3 an English question
+citing turn 2's; each comes with its target's ground-truth box, so the demo can say whether each answer is right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from regionreasoner.core.errors import ConfigError
+from regionreasoner.core.geometry import Box, iou
+from regionreasoner.core.world import CONTEXT_PLACEHOLDER, Scene, make_dialogue, make_scene
+
+__all__ = ["DEMO_LANGUAGES", "DEMO_SEED", "DemoTurn", "demo_dialogue", "region_check"]
+
+DEMO_SEED = (20261202, 3)
+"""The demo scene's seed (held out: no training or benchmark stream draws it)."""
+
+DEMO_LANGUAGES = ("en", "fr", "en")
+"""The language of each demo turn."""
+
+HIT_IOU = 0.5
+"""A found region is right when its box has at least this IoU with the target's."""
+
+
+@dataclass(frozen=True)
+class DemoTurn:
+    """One demo question: its text (citing ``R<k>`` placeholders), the target's words and ground-truth box."""
+
+    question: str
+    """With ``{cited}`` where the cited turn's region name goes (relation turns)."""
+    target: str
+    """The target's English words ("the small red circle")."""
+    box: Box
+    """The target's exact box, original pixels."""
+    cites: int | None
+    """0-based index of the cited turn, or None."""
+    language: str
+
+
+def demo_dialogue() -> tuple[Scene, list[DemoTurn]]:
+    """The demo scene (320x240 pixels) and its three turns (see the module docstring)."""
+    scene = make_scene(DEMO_SEED, size=(320, 240), n_objects=(6, 8))
+    by_language = {
+        lang: make_dialogue(scene, seed=DEMO_SEED, n_turns=3, relation_share=1.0, language=lang)
+        for lang in set(DEMO_LANGUAGES)
+    }
+    english = by_language["en"]
+    if len(english.turns) < 3:
+        raise ConfigError("the demo scene holds fewer than three questions", hint="choose another DEMO_SEED")
+    turns = []
+    for k, lang in enumerate(DEMO_LANGUAGES):
+        turn = by_language[lang].turns[k]
+        obj = scene.object(turn.target)
+        turns.append(
+            DemoTurn(
+                question=turn.question.replace(CONTEXT_PLACEHOLDER, "{cited}"),
+                target=f"the {turn.expression}",
+                box=obj.box,
+                cites=turn.context_from_turn,
+                language=lang,
+            )
+        )
+    return scene, turns
+
+
+def region_check(found: Box | None, target: Box) -> tuple[bool, float]:
+    """``(right, IoU)`` of a found box (original pixels) against the target's; no box is wrong with IoU 0."""
+    if found is None:
+        return False, 0.0
+    overlap = iou(found, target)
+    return overlap >= HIT_IOU, overlap

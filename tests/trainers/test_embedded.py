@@ -1,0 +1,106 @@
+"""The embedded model's recipe pieces: short traces, the base checkpoint, the presets and the export."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from regionreasoner.core.citations import render_bbox
+from regionreasoner.core.errors import ConfigError, InputError
+from regionreasoner.core.frames import frame_from_spec
+from regionreasoner.core.protocol import parse_action
+from regionreasoner.trainers.config import GRPORunConfig, SFTRunConfig, load_config
+from regionreasoner.trainers.data.synthetic import build_synthetic
+from regionreasoner.trainers.rewards import score_region_reasoner
+
+FRAME = frame_from_spec("norm:100")
+
+
+def test_short_traces_cite_the_reference_and_score_full_marks() -> None:
+    dialogues = build_synthetic(12, 3, FRAME, rounds=(3, 5), style="short", language="any")
+    cited = 0
+    for dialogue in dialogues:
+        for rnd in dialogue.rounds:
+            assert rnd.trace is not None
+            action = parse_action(rnd.trace)
+            assert action.ok, action.problems
+            sections = action.sections
+            assert sections.scene and sections.scene.split(":")[0].endswith(("shape", "shapes"))
+            if rnd.reference is not None:
+                cited += 1
+                ref = render_bbox(rnd.reference)
+                assert ref in rnd.question and ref in (sections.think or "")
+                assert sections.focus and sections.focus.startswith("inside: ")
+            scores = score_region_reasoner(rnd.question, rnd.trace, rnd.solution())
+            assert scores["accuracy"] == 3.0 and scores["answer_format"] == 2.0, (rnd.question, rnd.trace, scores)
+    assert cited >= 10
+
+
+def test_short_traces_are_english_whatever_the_question_language() -> None:
+    zh = build_synthetic(4, 5, FRAME, rounds=(2, 3), style="short", language="zh")
+    en = build_synthetic(4, 5, FRAME, rounds=(2, 3), style="short", language="en")
+    for a, b in zip(zh, en, strict=True):
+        assert [r.trace for r in a.rounds] == [r.trace for r in b.rounds]  # same targets, same English reasoning
+        assert all(q.question != e.question for q, e in zip(a.rounds, b.rounds, strict=True))
+
+
+def test_synthetic_sizes_are_cycled() -> None:
+    dialogues = build_synthetic(3, 1, FRAME, size=[(320, 240), (240, 320)], rounds=(1, 1), style="short")
+    assert [d.original_size for d in dialogues] == [(320, 240), (240, 320), (320, 240)]
+
+
+def test_embedded_presets_load_and_validate() -> None:
+    sft = load_config(SFTRunConfig, "embedded-sft")
+    grpo = load_config(GRPORunConfig, "embedded-grpo")
+    for cfg in (sft, grpo):
+        assert cfg.frame == "norm:100" and cfg.prompt_template == "regionreasoner-short"
+        assert cfg.synthetic_style == "short" and cfg.synthetic_language == "any" and cfg.rounds() == (1, 5)
+    assert grpo.seed != sft.seed  # GRPO's dialogues are not the SFT ones
+    with pytest.raises(ConfigError, match="synthetic_rounds"):
+        load_config(SFTRunConfig, "embedded-sft", synthetic_rounds="5-1")
+    with pytest.raises(ConfigError, match="synthetic_language"):
+        load_config(SFTRunConfig, "embedded-sft", synthetic_language="de")
+    with pytest.raises(ConfigError, match="synthetic_sizes"):
+        load_config(SFTRunConfig, "embedded-sft", synthetic_sizes="320by240")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from regionreasoner.trainers.embedded import build_base
+
+    return build_base(tmp_path_factory.mktemp("embedded") / "base")
+
+
+def test_base_checkpoint_declares_its_frame_and_template(base: Path) -> None:
+    from regionreasoner.policies.families import derive_frame
+
+    declared = json.loads((base / "regionreasoner.json").read_text())
+    assert declared["frame"] == "norm:100" and declared["prompt_template"] == "regionreasoner-short"
+    assert derive_frame(base).spec == "norm:100"
+    assert (base / "model.safetensors").stat().st_size < 25 * 2**20
+
+
+def test_base_tokenizer_has_one_token_per_coordinate_and_covers_six_scripts(base: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from regionreasoner.core.world.languages import LANGUAGES, vocabulary
+
+    tok = AutoTokenizer.from_pretrained(base)
+    for n in range(101):
+        assert len(tok(f"[{n},", add_special_tokens=False)["input_ids"]) == 3, n  # "[", "57", ","
+    for language in LANGUAGES:
+        for words in vocabulary(language).values():
+            for word in words.values():
+                text = word.replace("…", "").strip()
+                ids = tok(text, add_special_tokens=False)["input_ids"]
+                assert tok.decode(ids) == text
+                assert len(ids) <= 4 * len(text.split()), (language, text, len(ids))
+
+
+def test_export_refuses_incomplete_folders(tmp_path: Path, base: Path) -> None:
+    from regionreasoner.trainers.cli_embedded import export_checkpoint
+
+    with pytest.raises(InputError, match="lacks"):
+        export_checkpoint(tmp_path, tmp_path / "out", "card")
+    out = export_checkpoint(base, tmp_path / "shipped", "# card\n")
+    assert (out / "README.md").read_text() == "# card\n" and (out / "model.safetensors").is_file()

@@ -1,0 +1,107 @@
+"""``regionreasoner-train embedded-base|embedded-export``: the two ends of the embedded model's recipe.
+
+    regionreasoner-train embedded-base --out runs/embedded/base [--seed 0]
+    regionreasoner-train embedded-export --run runs/embedded/grpo/final --out policies/weights/embedded
+        [--eval runs/embedded/eval/world.json] [--sft-metrics ...] [--grpo-metrics ...]
+
+``make model`` runs base -> sft -> grpo -> evaluation -> export (docs/embedded-model.md).  ``embedded-export`` copies
+the final weights and what loads them into the shipped folder, and writes its model card (``README.md``) from the
+run's evaluation numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from regionreasoner.agent.cli_args import existing_file, existing_folder, non_negative_int, output_folder
+from regionreasoner.agent.cli_commands import Subcommand
+from regionreasoner.core.errors import InputError
+
+__all__ = ["EMBEDDED_BASE", "EMBEDDED_EXPORT", "export_checkpoint"]
+
+_SHIPPED = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "regionreasoner.json",
+)
+"""The files of a shipped checkpoint (weights, config, tokenizer, processor, frame and template declaration)."""
+
+MAX_WEIGHTS_BYTES = 25 * 1024 * 1024
+"""The shipped weights' limit (25 MB)."""
+
+
+def _base_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=output_folder, required=True, help="folder of the untrained checkpoint")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random initialisation")
+    parser.add_argument(
+        "--family", choices=["qwen2.5-vl", "qwen3-vl"], default=None, help="architecture (default: the recipe's)"
+    )
+
+
+def _base_run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from regionreasoner.trainers.embedded import EmbeddedSpec, build_base
+
+    spec = EmbeddedSpec() if args.family is None else replace(EmbeddedSpec(), family=args.family)
+    folder = build_base(args.out, spec, seed=args.seed)
+    print(json.dumps({"base": str(folder)}))
+    return 0
+
+
+def export_checkpoint(run: Path, out: Path, card: str) -> Path:
+    """Copy the shipped files of checkpoint ``run`` into ``out`` (replaced) with ``card`` as its README.md.
+
+    InputError when a file is missing or the weights exceed :data:`MAX_WEIGHTS_BYTES`.
+    """
+    missing = [name for name in _SHIPPED if not (run / name).is_file()]
+    if missing:
+        raise InputError(f"{run} lacks {missing}", hint="export the final folder of a finished embedded run")
+    size = (run / "model.safetensors").stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise InputError(f"{run}/model.safetensors is {size / 2**20:.1f} MiB", hint="ship at most 25 MB of weights")
+    if out.exists() and out.resolve() != run.resolve():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in _SHIPPED:
+        if out.resolve() != run.resolve():
+            shutil.copyfile(run / name, out / name)
+    (out / "README.md").write_text(card, encoding="utf-8")
+    return out
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", type=existing_folder, required=True, help="the final checkpoint folder of the run")
+    parser.add_argument("--out", type=output_folder, required=True, help="the shipped folder (replaced)")
+    parser.add_argument("--eval", type=existing_file, default=None, help="world.json of the held-out evaluation")
+    parser.add_argument("--seconds", type=float, default=None, help="wall time of the whole recipe (for the card)")
+
+
+def _export_run(args: argparse.Namespace) -> int:
+    from regionreasoner.trainers.model_card import model_card
+
+    evaluation = json.loads(Path(args.eval).read_text(encoding="utf-8")) if args.eval else None
+    declaration = Path(args.run) / "regionreasoner.json"
+    if args.seconds is not None and declaration.is_file():  # the recipe's wall time travels with the weights
+        declared = json.loads(declaration.read_text(encoding="utf-8"))
+        declared["recipe_seconds"] = round(args.seconds)
+        declaration.write_text(json.dumps(declared, indent=2) + "\n", encoding="utf-8")
+    card = model_card(Path(args.run), evaluation=evaluation)
+    folder = export_checkpoint(Path(args.run), Path(args.out), card)
+    print(json.dumps({"shipped": str(folder), "bytes": (folder / "model.safetensors").stat().st_size}))
+    return 0
+
+
+EMBEDDED_BASE = Subcommand("write the embedded model's untrained starting checkpoint", _base_args, _base_run)
+EMBEDDED_EXPORT = Subcommand(
+    "copy a trained embedded checkpoint into the package, with its model card", _export_args, _export_run
+)
