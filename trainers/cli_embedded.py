@@ -30,10 +30,12 @@ _SHIPPED = (
     "tokenizer_config.json",
     "chat_template.jinja",
     "preprocessor_config.json",
-    "processor_config.json",
     "regionreasoner.json",
 )
 """The files of a shipped checkpoint (weights, config, tokenizer, processor, frame and template declaration)."""
+
+_PROCESSOR_CLASSES = {"qwen2_5_vl": "Qwen2_5_VLProcessor", "qwen3_vl": "Qwen3VLProcessor"}
+"""``processor_config.json`` of the shipped folder, by model type (trainers save the processor's parts, not it)."""
 
 MAX_WEIGHTS_BYTES = 25 * 1024 * 1024
 """The shipped weights' limit (25 MB)."""
@@ -75,12 +77,17 @@ def export_checkpoint(run: Path, out: Path, card: str) -> Path:
     for name in _SHIPPED:
         if out.resolve() != run.resolve():
             shutil.copyfile(run / name, out / name)
+    model_type = json.loads((run / "config.json").read_text(encoding="utf-8")).get("model_type", "")
+    processor = {"processor_class": _PROCESSOR_CLASSES.get(model_type, "Qwen2_5_VLProcessor")}
+    (out / "processor_config.json").write_text(json.dumps(processor, indent=2), encoding="utf-8")
     (out / "README.md").write_text(card, encoding="utf-8")
     return out
 
 
 def _export_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", type=existing_folder, required=True, help="the final checkpoint folder of the run")
+    parser.add_argument(
+        "--run", dest="checkpoint", type=existing_folder, required=True, help="the final checkpoint folder of the run"
+    )
     parser.add_argument("--out", type=output_folder, required=True, help="the shipped folder (replaced)")
     parser.add_argument("--eval", type=existing_file, default=None, help="world.json of the held-out evaluation")
     parser.add_argument("--seconds", type=float, default=None, help="wall time of the whole recipe (for the card)")
@@ -90,13 +97,13 @@ def _export_run(args: argparse.Namespace) -> int:
     from regionreasoner.trainers.model_card import model_card
 
     evaluation = json.loads(Path(args.eval).read_text(encoding="utf-8")) if args.eval else None
-    declaration = Path(args.run) / "regionreasoner.json"
+    declaration = Path(args.checkpoint) / "regionreasoner.json"
     if args.seconds is not None and declaration.is_file():  # the recipe's wall time travels with the weights
         declared = json.loads(declaration.read_text(encoding="utf-8"))
         declared["recipe_seconds"] = round(args.seconds)
         declaration.write_text(json.dumps(declared, indent=2) + "\n", encoding="utf-8")
-    card = model_card(Path(args.run), evaluation=evaluation)
-    folder = export_checkpoint(Path(args.run), Path(args.out), card)
+    card = model_card(Path(args.checkpoint), evaluation=evaluation)
+    folder = export_checkpoint(Path(args.checkpoint), Path(args.out), card)
     print(json.dumps({"shipped": str(folder), "bytes": (folder / "model.safetensors").stat().st_size}))
     return 0
 

@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["model_card", "parameter_count"]
+__all__ = ["EVAL_COMMAND", "model_card", "parameter_count"]
+
+EVAL_COMMAND = (
+    "regionreasoner-eval synthetic --model policies/weights/embedded --out runs/embedded/eval --n-dialogues 500 "
+    "--seed 2026 --language any --workers 4"
+)
+"""The held-out evaluation the card reports (``make model-eval``)."""
 
 
 def parameter_count(folder: Path) -> int:
@@ -78,7 +84,14 @@ def model_card(folder: Path, *, evaluation: dict[str, Any] | None = None) -> str
         "",
     ]
     if evaluation:
-        lines.append(f"`{evaluation.get('command', 'regionreasoner-eval synthetic')}`")
+        lines.append(f"`{evaluation.get('command', EVAL_COMMAND)}` (`make model-eval`), all rounds:")
+        overall = evaluation.get("all", {})
+        lines.append("")
+        lines.append(
+            f"Acc@0.5 {overall.get('acc50', 0):.3f}, parse rate {overall.get('parse_rate', 0):.3f}, citation rate "
+            f"{overall.get('citation_rate') or 0:.3f}, scene precision {overall.get('scene_precision', 0):.3f} "
+            f"over {overall.get('turns', 0)} turns."
+        )
         lines.append("")
         lines += _table(evaluation)
     else:
