@@ -1,5 +1,7 @@
-"""The shipped embedded model, measured: held-out dialogues through the evaluation command, and scenes drawn by
-other code (plain PIL, other canvas sizes) against scenes of the world itself.
+"""The shipped embedded model, measured on held-out dialogues and on scenes drawn by other code.
+
+Held-out dialogues go through the evaluation command; scenes drawn with plain PIL (other canvas sizes) are compared
+with scenes of the world itself.
 
 The floors below are the numbers ``make model-eval`` measured for the shipped weights minus a stated margin
 (docs/embedded-model.md): they catch a regression of the weights or of any code path they run through.  Where a
