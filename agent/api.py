@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from PIL import Image
 
 from regionreasoner.agent.checkpoint import make_checkpointer
-from regionreasoner.agent.context import AppContext, Context, load_policy
+from regionreasoner.agent.context import DEFAULT_MODEL, AppContext, Context, load_policy
 from regionreasoner.agent.graph import builder
 from regionreasoner.agent.render import render_regions
 from regionreasoner.agent.state import InputState
@@ -104,7 +104,7 @@ class RegionAgent:
     @classmethod
     def from_pretrained(
         cls,
-        model: str | Path = "embedded",
+        model: str | Path = DEFAULT_MODEL,
         *,
         frame: str | None = None,
         prompt_template: str | None = None,
@@ -112,7 +112,7 @@ class RegionAgent:
         dtype: str | None = None,
         **kwargs: Any,
     ) -> RegionAgent:
-        """Load a checkpoint with TransformersPolicy (default: ``"embedded"``, the model shipped in the package).
+        """Load a checkpoint with TransformersPolicy (default: :data:`~regionreasoner.policies.embedded.DEFAULT_MODEL`).
 
         ``model`` is a folder or hub id, ``"embedded"`` (a small model trained here on the synthetic shapes world,
         docs/embedded-model.md) or ``"tiny"`` (the untrained tiny model).  Untrained weights (``"tiny"``) are

@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--model",
         default=None,
-        help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or embedded)",
+        help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny; 'embedded': the model trained here)",
     )
     demo.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when available)")
     demo.set_defaults(func=_cmd_demo)
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--model",
         default=None,
-        help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or embedded)",
+        help="checkpoint folder or hub id (default: $REGIONREASONER_MODEL or tiny; 'embedded': the model trained here)",
     )
     chat.add_argument(
         "--script",

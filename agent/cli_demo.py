@@ -1,11 +1,11 @@
 """``regionreasoner demo`` / ``make demo``: a three-turn dialogue on a held-out scene, checked, in ``demo-output/``.
 
-The default model is the embedded one (``policies/weights/embedded``, trained here by ``make model`` on the synthetic
-shapes world).  The scene is a world scene no training run drew (:mod:`regionreasoner.agent.demo_world`); turn 2 is
-French and cites turn 1's region, turn 3 cites turn 2's.  After each turn the demo prints whether the region found
-is right (IoU >= 0.5 with the target's exact box), so the demo is also a check.  ``--model`` or
-``$REGIONREASONER_MODEL`` runs other weights (e.g. RegionReasoner-7B: it has never seen this world, so its checks
-say how it transfers); ``--model tiny`` runs the random, untrained tiny model, whose checks fail.
+The default model is :data:`~regionreasoner.policies.embedded.DEFAULT_MODEL` (the tiny untrained one until the
+embedded model, ``--model embedded``, trained here by ``make model``, meets its goals).  The scene is a world scene
+no training run drew (:mod:`regionreasoner.agent.demo_world`); turn 2 is French and cites turn 1's region, turn 3
+cites turn 2's.  After each turn the demo prints whether the region found is right (IoU >= 0.5 with the target's
+exact box), so the demo is also a check.  ``--model`` or ``$REGIONREASONER_MODEL`` runs other weights (e.g.
+RegionReasoner-7B: it has never seen this world, so its checks say how it transfers).
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
             "model: a tiny Qwen2.5-VL with RANDOM, UNTRAINED weights, built offline and cached on first use.\n"
             "       Its words are noise and its boxes are guesses; the demo shows the machinery, not answers.\n"
             "       It samples (temperature 0.8, seed 0) so that its guesses differ from turn to turn.\n"
-            "       Run without --model for the embedded trained model, or point --model at real weights."
+            "       --model embedded runs the small model trained here (docs/embedded-model.md); point --model at\n"
+            "       real weights (e.g. RegionReasoner-7B) for real images."
         )
     t0 = time.perf_counter()
     # The demo says in its own words that the tiny model is untrained (above), so no logged warning as well.

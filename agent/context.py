@@ -288,8 +288,8 @@ class ServerConfig:
     model: str = field(
         default=DEFAULT_MODEL,
         metadata={
-            "description": f"{MODEL_ENV}: checkpoint folder or hub id; 'embedded' (unset) the shipped trained model, "
-            "'tiny' the untrained tiny one"
+            "description": f"{MODEL_ENV}: checkpoint folder or hub id; 'tiny' (unset) the untrained tiny model, "
+            "'embedded' the small model trained here"
         },
     )
     memory_url: str | None = field(

@@ -99,14 +99,14 @@ graph = builder.compile(name="regionreasoner")
 def warn_if_served_untrained() -> bool:
     """Log :func:`~regionreasoner.agent.context.untrained_warning` when a served graph's default model is untrained.
 
-    A served graph loads ``$REGIONREASONER_MODEL``, or the shipped embedded model when it is unset; when that names
-    untrained weights (``tiny``), saying so at start-up keeps a server from answering with noise silently.  Returns
-    True when it warned.
+    A served graph loads ``$REGIONREASONER_MODEL``, or :data:`~regionreasoner.policies.embedded.DEFAULT_MODEL` when it
+    is unset; when that names untrained weights (``tiny``), saying so at start-up keeps a server from answering with
+    noise silently.  Returns True when it warned.
     """
     model = os.environ.get(MODEL_ENV, DEFAULT_MODEL)
     if not is_untrained(model):
         return False
-    logger.warning("%s (%s is set)", untrained_warning(model), MODEL_ENV)
+    logger.warning("%s (%s is %s)", untrained_warning(model), MODEL_ENV, "set" if MODEL_ENV in os.environ else "unset")
     return True
 
 
