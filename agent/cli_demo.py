@@ -3,8 +3,8 @@
 The default model is :data:`~regionreasoner.policies.embedded.DEFAULT_MODEL` (the tiny untrained one until the
 embedded model, ``--model embedded``, trained here by ``make model``, meets its goals).  The scene is a world scene
 no training run drew (:mod:`regionreasoner.agent.demo_world`); turn 2 is French and cites turn 1's region, turn 3
-cites turn 2's.  After each turn the demo prints whether the region found is right (IoU >= 0.5 with the target's
-exact box), so the demo is also a check.  ``--model`` or ``$REGIONREASONER_MODEL`` runs other weights (e.g.
+cites an earlier turn's.  After each turn the demo prints whether the region found is right (IoU >= 0.5 with the
+target's exact box), so the demo is also a check.  ``--model`` or ``$REGIONREASONER_MODEL`` runs other weights (e.g.
 RegionReasoner-7B: it has never seen this world, so its checks say how it transfers).
 """
 

@@ -3,7 +3,8 @@
 The scene comes from :data:`DEMO_SEED`, a seed outside every training stream (training scenes are drawn from
 ``(seed, index, attempt, 7)`` with seeds 0 and 1, the held-out benchmark from ``(2026, index, attempt)``).  Turn 1 is
 an English referring question, turn 2 a French question citing turn 1's region (``R1``), turn 3 an English question
-citing turn 2's; each comes with its target's ground-truth box, so the demo can say whether each answer is right.
+citing an earlier turn's region (the world's dialogue picks which); each comes with its target's ground-truth box,
+so the demo can say whether each answer is right.
 """
 
 from __future__ import annotations
