@@ -15,7 +15,14 @@ from regionreasoner.core.errors import DependencyMissingError
 from regionreasoner.evals.metrics import DEFINITIONS, Summary, summarise
 from regionreasoner.evals.results import ResultsFormatError, read_results
 
-__all__ = ["ReportPaths", "plot_rounds", "report_from_results", "summary_markdown", "write_report"]
+__all__ = [
+    "ReportPaths",
+    "plot_percent_lines",
+    "plot_rounds",
+    "report_from_results",
+    "summary_markdown",
+    "write_report",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +52,10 @@ def summary_markdown(summary: Summary, *, title: str = "RegionDial-Bench results
     return "\n".join(lines) + "\n"
 
 
-def plot_rounds(summary: Summary, path: str | Path, *, title: str = "Metrics per round") -> Path:
-    """Write a PNG with one line per metric (Acc@0.5, gIoU, cIoU, in percent) over rounds; returns the path."""
+def plot_percent_lines(
+    path: str | Path, rounds: list[int], series: list[tuple[str, list[int], list[float]]], *, title: str
+) -> Path:
+    """Write a PNG of percentages over rounds, one line per ``(label, rounds, values)`` of ``series``; the path."""
     try:
         from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry is touched
     except ImportError as exc:
@@ -54,12 +63,10 @@ def plot_rounds(summary: Summary, path: str | Path, *, title: str = "Metrics per
             "matplotlib is needed to plot rounds", hint="pip install 'regionreasoner[eval]'"
         ) from exc
     p = Path(path)
-    rounds = [r.round for r in summary.rounds if r.round is not None]
     fig = Figure(figsize=(7, 4), dpi=100)
     ax = fig.subplots()
-    for key, name in _METRICS:
-        values = [100 * getattr(r, key) for r in summary.rounds]
-        ax.plot(rounds, values, marker="o", label=f"{name} (Avg {100 * getattr(summary.avg, key):.1f})")
+    for k, (label, xs, values) in enumerate(series):
+        ax.plot(xs, values, marker="osd^v"[k % 5], label=label)
     ax.set_xticks(rounds, [f"R{r}" for r in rounds])
     ax.set_ylim(0, 100)
     ax.set_xlabel("round")
@@ -70,6 +77,16 @@ def plot_rounds(summary: Summary, path: str | Path, *, title: str = "Metrics per
     fig.tight_layout()
     fig.savefig(p, format="png")  # rendered by matplotlib's Agg canvas
     return p
+
+
+def plot_rounds(summary: Summary, path: str | Path, *, title: str = "Metrics per round") -> Path:
+    """Write a PNG with one line per metric (Acc@0.5, gIoU, cIoU, in percent) over rounds; returns the path."""
+    rounds = [r.round for r in summary.rounds if r.round is not None]
+    series = [
+        (f"{name} (Avg {100 * getattr(summary.avg, key):.1f})", rounds, [100 * getattr(r, key) for r in summary.rounds])
+        for key, name in _METRICS
+    ]
+    return plot_percent_lines(path, rounds, series, title=title)
 
 
 def write_report(summary: Summary, out_dir: str | Path, *, title: str = "RegionDial-Bench results") -> ReportPaths:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import NamedTuple
 
-from regionreasoner.core.errors import DependencyMissingError
+from regionreasoner.evals.report import plot_percent_lines
 from regionreasoner.evals.world_scoring import (
     WorldGoals,
     WorldSummary,
@@ -77,33 +77,16 @@ def world_markdown(summary: WorldSummary, *, title: str = "Synthetic world resul
 
 def plot_world_rounds(summary: WorldSummary, path: str | Path, *, title: str = "Synthetic world per round") -> Path:
     """Write a PNG of Acc@0.5 and citation rate (percent) over rounds; returns the path."""
-    try:
-        from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry is touched
-    except ImportError as exc:
-        raise DependencyMissingError(
-            "matplotlib is needed to plot rounds", hint="pip install 'regionreasoner[eval]'"
-        ) from exc
-    p = Path(path)
     rounds = [r.round for r in summary.rounds if r.round is not None]
-    fig = Figure(figsize=(7, 4), dpi=100)
-    ax = fig.subplots()
-    ax.plot(
-        rounds, [100 * r.acc50 for r in summary.rounds], marker="o", label=f"Acc@0.5 (All {_pct(summary.all.acc50)})"
-    )
-    cited = [(r.round, 100 * r.citation_rate) for r in summary.rounds if r.citation_rate is not None]
+    series = [(f"Acc@0.5 (All {_pct(summary.all.acc50)})", rounds, [100 * r.acc50 for r in summary.rounds])]
+    cited = [
+        (r.round, 100 * r.citation_rate) for r in summary.rounds if r.round is not None and r.citation_rate is not None
+    ]
     if cited:
-        xs, ys = zip(*cited, strict=True)
-        ax.plot(xs, ys, marker="s", label=f"citation rate (All {_pct(summary.all.citation_rate)})")
-    ax.set_xticks(rounds, [f"R{r}" for r in rounds])
-    ax.set_ylim(0, 100)
-    ax.set_xlabel("round")
-    ax.set_ylabel("percent")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(p, format="png")  # rendered by matplotlib's Agg canvas
-    return p
+        series.append(
+            (f"citation rate (All {_pct(summary.all.citation_rate)})", [x for x, _ in cited], [y for _, y in cited])
+        )
+    return plot_percent_lines(path, rounds, series, title=title)
 
 
 def write_world_report(
