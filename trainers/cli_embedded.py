@@ -71,11 +71,12 @@ def export_checkpoint(run: Path, out: Path, card: str) -> Path:
     size = (run / "model.safetensors").stat().st_size
     if size > MAX_WEIGHTS_BYTES:
         raise InputError(f"{run}/model.safetensors is {size / 2**20:.1f} MiB", hint="ship at most 25 MB of weights")
-    if out.exists() and out.resolve() != run.resolve():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in _SHIPPED:
-        if out.resolve() != run.resolve():
+    in_place = out.exists() and out.resolve() == run.resolve()  # re-exporting the shipped folder: the card only
+    if not in_place:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        for name in _SHIPPED:
             shutil.copyfile(run / name, out / name)
     model_type = json.loads((run / "config.json").read_text(encoding="utf-8")).get("model_type", "")
     processor = {"processor_class": _PROCESSOR_CLASSES.get(model_type, "Qwen2_5_VLProcessor")}

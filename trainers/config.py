@@ -25,8 +25,7 @@ PRESETS = Path(__file__).with_name("configs")
 
 Feed = Literal["official", "multiturn"]
 TraceStyle = Literal["full", "short"]
-_LANGUAGE_CHOICES = ("en", "zh", "nl", "fr", "hi", "fa", "mix", "any")
-"""The world's languages (core.world.LANGUAGES), code-switched ``mix``, and ``any`` (kept literal: no import)."""
+
 Rollouts = Literal["generate", "vllm", "graph"]
 
 
@@ -89,9 +88,11 @@ class _RunConfig:
 
         frame_from_spec(self.frame)
         get_prompt(self.prompt_template)
-        if self.synthetic_language not in _LANGUAGE_CHOICES:
+        from regionreasoner.core.world.dialogue import DIALOGUE_LANGUAGES
+
+        if self.synthetic_language not in DIALOGUE_LANGUAGES:
             raise ConfigError(
-                f"synthetic_language={self.synthetic_language!r}", hint=f"use one of {list(_LANGUAGE_CHOICES)}"
+                f"synthetic_language={self.synthetic_language!r}", hint=f"use one of {list(DIALOGUE_LANGUAGES)}"
             )
 
     def rounds(self) -> tuple[int, int]:

@@ -22,10 +22,25 @@ from regionreasoner.core.protocol import format_action
 from regionreasoner.core.world import CONTEXT_PLACEHOLDER, Scene, SceneObject, SyntheticDialogue, inner_point
 from regionreasoner.trainers.data.records import Round, Target
 
-__all__ = ["short_focus", "short_scene", "short_trace_for"]
+__all__ = ["FOCUS_SHARE", "left_to_right", "objects_inside", "short_focus", "short_scene", "short_trace_for"]
 
-_FOCUS_SHARE = 0.5
-"""Another object is named in ``<focus>`` when this share of its visible pixels lies in the cited box."""
+FOCUS_SHARE = 0.5
+"""An object other than the cited one is named in ``<focus>`` when this share of its visible pixels is in the box."""
+
+
+def left_to_right(scene: Scene) -> list[SceneObject]:
+    """The scene's objects by box centre, left to right (ties by draw order): the order ``<scene>`` names them."""
+    return sorted(scene.objects, key=lambda o: (o.box.center.x, o.id))
+
+
+def objects_inside(scene: Scene, cited: SceneObject) -> list[SceneObject]:
+    """Objects other than ``cited`` with at least :data:`FOCUS_SHARE` of their visible pixels in its box."""
+    x1, y1, x2, y2 = (int(v) for v in cited.box)
+    return [
+        o
+        for o in scene.objects
+        if o is not cited and o.area > 0 and int(o.mask[y1:y2, x1:x2].sum()) >= FOCUS_SHARE * o.area
+    ]
 
 
 def _name(obj: SceneObject) -> str:
@@ -38,20 +53,14 @@ def _listing(names: Sequence[str]) -> str:
 
 def short_scene(scene: Scene) -> str:
     """``"N shapes: colour kind, ..."``, left to right by box centre (ties by draw order)."""
-    objects = sorted(scene.objects, key=lambda o: (o.box.center.x, o.id))
+    objects = left_to_right(scene)
     noun = "shape" if len(objects) == 1 else "shapes"
     return f"{len(objects)} {noun}: {_listing([_name(o) for o in objects])}"
 
 
 def short_focus(scene: Scene, cited: SceneObject) -> str:
     """``"inside: colour kind, ..."``: the cited object, then others with half their visible pixels in its box."""
-    x1, y1, x2, y2 = (int(v) for v in cited.box)
-    inside = [
-        o
-        for o in scene.objects
-        if o is not cited and o.area > 0 and int(o.mask[y1:y2, x1:x2].sum()) >= _FOCUS_SHARE * o.area
-    ]
-    return "inside: " + _listing([_name(cited)] + [_name(o) for o in inside])
+    return "inside: " + _listing([_name(o) for o in (cited, *objects_inside(scene, cited))])
 
 
 def short_trace_for(dialogue: SyntheticDialogue, turn_index: int, frame: Frame) -> tuple[str, Round]:

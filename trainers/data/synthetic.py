@@ -38,7 +38,7 @@ from regionreasoner.core.world import (
     make_scene,
 )
 from regionreasoner.trainers.data.records import Dialogue, Round, Target
-from regionreasoner.trainers.data.short_traces import short_trace_for
+from regionreasoner.trainers.data.short_traces import FOCUS_SHARE, left_to_right, objects_inside, short_trace_for
 
 __all__ = [
     "FOCUS_SHARE",
@@ -50,9 +50,6 @@ __all__ = [
     "synthetic_dialogue",
     "trace_for",
 ]
-
-FOCUS_SHARE = 0.5
-"""An object other than the cited one is named in ``<focus>`` when this share of its visible pixels is in the box."""
 
 
 def _a(words: str) -> str:
@@ -67,21 +64,14 @@ def _listing(items: Sequence[str]) -> str:
 
 def scene_text(scene: Scene) -> str:
     """The ``<scene>`` text: how many shapes, and each one's full description, left to right."""
-    objects = sorted(scene.objects, key=lambda o: (o.box.center.x, o.id))
-    names = [_a(describe(o)) for o in objects]
+    names = [_a(describe(o)) for o in left_to_right(scene)]
     noun = "shape" if len(names) == 1 else "shapes"
     return f"The image shows {len(names)} {noun} on a light grey background: {_listing(names)}."
 
 
 def focus_text(scene: Scene, cited: SceneObject) -> str:
     """The ``<focus>`` text: what is visible inside the cited object's box (original pixels)."""
-    x1, y1, x2, y2 = (int(v) for v in cited.box)
-    inside = [
-        o
-        for o in scene.objects
-        if o is not cited and o.area > 0 and int(o.mask[y1:y2, x1:x2].sum()) >= FOCUS_SHARE * o.area
-    ]
-    names = [_a(describe(cited))] + [_a(describe(o)) for o in inside]
+    names = [_a(describe(o)) for o in (cited, *objects_inside(scene, cited))]
     return f"Inside the reference region there is {_listing(names)}."
 
 
