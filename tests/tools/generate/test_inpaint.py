@@ -1,0 +1,153 @@
+"""Inpainting (kept codes bit-exact, original pixels outside the mask) and extrapolation (neobabel.md §2.3–§2.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from regionreasoner.core.errors import ConfigError, GeometryError, InputError
+from regionreasoner.tools.generate.inpaint import (
+    crop_box,
+    extrapolation_merge,
+    extrapolation_window,
+    inpaint_codes,
+    paste_back,
+    regenerate_tokens,
+)
+from regionreasoner.tools.generate.prompting import VocabLayout
+from regionreasoner.tools.generate.sampler import SamplerSettings, SamplerStep
+
+
+def _picture(w: int, h: int, seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def test_regenerate_tokens_marks_only_the_region() -> None:
+    layout = VocabLayout(text_vocab_size=20, codebook_size=8)
+    codes = torch.tensor([[0, 1, 2, 3]])
+    tokens = regenerate_tokens(codes, torch.tensor([False, True, True, False]), layout)
+    assert tokens.tolist() == [[30, layout.mask_id, layout.mask_id, 33]]
+    with pytest.raises(InputError):
+        regenerate_tokens(codes, torch.tensor([True]), layout)
+
+
+def test_kept_codes_are_bit_exact(tiny_generator: Any) -> None:
+    model, _, _, layout = tiny_generator.load()
+    n = model.config.num_vq_tokens
+    codes = torch.randint(0, layout.codebook_size, (2, n), generator=torch.Generator().manual_seed(0))
+    regenerate = torch.zeros(n, dtype=torch.bool)
+    regenerate[18:22] = regenerate[26:30] = True
+    history: list[SamplerStep] = []
+    out = inpaint_codes(
+        model,
+        [[2, 40], [2, 41]],
+        codes,
+        regenerate,
+        layout=layout,
+        max_seq_length=32,
+        settings=SamplerSettings(timesteps=6, guidance_scale=1.5),
+        generator=torch.Generator().manual_seed(0),
+        callback=history.append,
+    )
+    assert torch.equal(out[:, ~regenerate], codes[:, ~regenerate])
+    for s in history:  # never re-masked, never resampled, at any step
+        assert not s.masked[:, ~regenerate].any()
+        assert torch.equal(s.sampled[:, ~regenerate], codes[:, ~regenerate])
+    # mask_len is counted from N, so with 8 unknown of 64 it is clamped to unknown - 1 for a while
+    assert history[0].mask_len.tolist() == [7, 7]
+    with pytest.raises(InputError, match="no code cell"):
+        inpaint_codes(model, [[2]], codes[:1], torch.zeros(n, dtype=torch.bool), layout=layout, max_seq_length=32)
+
+
+def test_inpaint_keeps_every_pixel_outside_the_mask(tiny_generator: Any) -> None:
+    image = _picture(32, 32)
+    mask = np.zeros((32, 32), bool)
+    mask[10:22, 6:20] = True
+    out = tiny_generator.inpaint(image, mask, "a blue umbrella", seed=0)
+    before, after = np.asarray(image), np.asarray(out)
+    assert out.size == image.size and out.mode == "RGB"
+    assert np.array_equal(after[~mask], before[~mask])
+    assert (after[mask] != before[mask]).any()
+    again = tiny_generator.inpaint(image, mask, "a blue umbrella", seed=0)
+    assert np.array_equal(np.asarray(again), after)
+
+
+def test_inpaint_a_wide_image_near_its_edge(tiny_generator: Any) -> None:
+    image = _picture(96, 40, seed=1)
+    mask = np.zeros((40, 96), bool)
+    mask[8:30, 70:90] = True
+    assert crop_box(image.size, mask) == (56, 0, 96, 40)  # the square window follows the mask
+    out = tiny_generator.inpaint(image, mask, "a cat", seed=1, steps=3)
+    assert out.size == (96, 40)
+    assert np.array_equal(np.asarray(out)[~mask], np.asarray(image)[~mask])
+
+
+def test_inpaint_input_checks(tiny_generator: Any) -> None:
+    image = _picture(32, 32)
+    with pytest.raises(GeometryError):
+        tiny_generator.inpaint(image, np.zeros((16, 16), bool), "x")
+    with pytest.raises(GeometryError):
+        tiny_generator.inpaint(image, np.zeros((32, 32), np.uint8), "x")
+    with pytest.raises(InputError, match="no pixel"):
+        tiny_generator.inpaint(image, np.zeros((32, 32), bool), "x")
+    tiny = np.zeros((32, 32), bool)
+    tiny[0, 0] = True  # far less than half of one 4x4 code cell
+    with pytest.raises(InputError, match="no code cell"):
+        tiny_generator.inpaint(image, tiny, "x")
+    with pytest.raises(InputError):
+        tiny_generator.inpaint(np.zeros((32, 32, 3)), tiny, "x")
+
+
+def test_paste_back_resizes_the_window() -> None:
+    original = _picture(40, 20)
+    generated = Image.new("RGB", (8, 8), (255, 0, 0))
+    mask = np.zeros((20, 40), bool)
+    mask[5:10, 25:30] = True
+    out = np.asarray(paste_back(original, generated, mask, (20, 0, 40, 20)))
+    assert (out[mask] == (255, 0, 0)).all()
+    assert np.array_equal(out[~mask], np.asarray(original)[~mask])
+
+
+@pytest.mark.parametrize("direction", ["left", "right", "up", "down"])
+def test_extrapolation_window_and_merge(direction: str) -> None:
+    layout = VocabLayout(text_vocab_size=20, codebook_size=64)
+    g, offset = 8, 1
+    keep = g // 2 - offset  # 3 rows/columns of the image are kept in the window
+    grid = torch.arange(g * g).reshape(1, g, g)
+    window = extrapolation_window(grid, direction, offset, layout).reshape(1, g, g)
+    new = window == layout.mask_id
+    horizontal = direction in ("left", "right")
+    assert int(new.sum()) == g * (g - keep)
+    kept = {
+        "left": (window[:, :, g - keep :], grid[:, :, :keep]),
+        "right": (window[:, :, :keep], grid[:, :, -keep:]),
+        "up": (window[:, g - keep :, :], grid[:, :keep, :]),
+        "down": (window[:, :keep, :], grid[:, -keep:, :]),
+    }[direction]
+    assert torch.equal(kept[0] - layout.image_offset, kept[1])
+    generated = torch.where(new, 99, window - layout.image_offset)
+    grown = extrapolation_merge(grid, generated, direction, offset)
+    assert grown.shape == ((1, g, 2 * g - keep) if horizontal else (1, 2 * g - keep, g))
+    assert int((grown == 99).sum()) == g * (g - keep)
+    original = {"left": grown[:, :, -g:], "right": grown[:, :, :g], "up": grown[:, -g:, :], "down": grown[:, :g, :]}
+    assert torch.equal(original[direction], grid)  # the whole input grid survives, untouched
+    with pytest.raises(ConfigError):
+        extrapolation_window(grid, direction, g // 2, layout)
+    with pytest.raises(ConfigError):
+        extrapolation_window(grid, "sideways", 0, layout)
+
+
+def test_extrapolate_decodes_a_non_square_grid(tiny_generator: Any) -> None:
+    image = _picture(32, 32, seed=2)
+    wide = tiny_generator.extrapolate(image, ["left", "right"], ["a beach"], offset=1, seed=0, steps=3)
+    assert wide.size == (32 + 2 * 4 * 5, 32)  # two steps of G//2 + offset = 5 codes of 4 px
+    tall = tiny_generator.extrapolate(image, ["down"], ["a beach"], seed=0, steps=3)
+    assert tall.size == (32, 48)
+    with pytest.raises(ConfigError, match="mix axes"):
+        tiny_generator.extrapolate(image, ["left", "up"], ["x"], seed=0)
+    with pytest.raises(InputError):
+        tiny_generator.extrapolate(image, "left", ["x"], seed=0)
