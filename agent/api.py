@@ -7,6 +7,7 @@
     dlg.ask("the standing dog next to R1")
     dlg.regions(); dlg.render()                  # PIL image with overlays
     for event in dlg.stream("..."): ...          # section deltas for UIs
+    dlg.versions()                               # image versions (generate, inpaint): later turns run on the newest
 
 Each ``ask`` runs the turn graph once on the dialogue's thread; checkpoints go to a SQLite file beside the memory
 (or Postgres, by URL), so a dialogue resumes in a new process with ``agent.dialogue(id=...)``.
@@ -30,10 +31,10 @@ from regionreasoner.agent.state import InputState
 from regionreasoner.agent.tool_setup import agent_tools
 from regionreasoner.core.errors import ConfigError, InputError, PolicyError
 from regionreasoner.core.images import ImageSource
-from regionreasoner.core.types import ProblemKind, Region, Turn
+from regionreasoner.core.types import ImageVersion, ProblemKind, Region, Turn
 from regionreasoner.memory import RegionMemory
 from regionreasoner.policies.base import Policy
-from regionreasoner.tools.base import Detector, Segmenter, Tool
+from regionreasoner.tools.base import Detector, ImageGenerator, Segmenter, Tool
 
 __all__ = ["DialogueSession", "RegionAgent", "StreamEvent"]
 
@@ -54,7 +55,9 @@ class RegionAgent:
 
     ``segmenter``: a Segmenter, or a SAM2 checkpoint (folder or hub id) that ``ground`` masks every region with.
     ``detector``: a Detector or a Grounding DINO checkpoint, offered to ``<think>`` as the ``detect`` tool; ``zoom``
-    offers the ``zoom`` tool; ``tools``: more tools.  Checkpoints load on first use, never here.
+    offers the ``zoom`` tool; ``generator``: an ImageGenerator or a NeoBabel generator folder, offered as the
+    ``generate`` and ``inpaint`` tools (their images become new versions of the dialogue's image); ``tools``: more
+    tools.  Checkpoints load on first use, never here.
     ``memory``: a :class:`RegionMemory` or its URL (None: the default SQLite file).  ``checkpoints``: a path, a
     Postgres URL, a LangGraph checkpointer, or None (a ``checkpoints.db`` beside a SQLite memory).  Remaining keyword
     arguments set :class:`~regionreasoner.agent.context.Context` fields (``max_new_tokens``, ``char_limits``, ...).
@@ -68,6 +71,7 @@ class RegionAgent:
         segmenter: Segmenter | str | Path | None = None,
         detector: Detector | str | Path | None = None,
         zoom: bool = False,
+        generator: ImageGenerator | str | Path | None = None,
         tools: list[Tool] | None = None,
         checkpoints: str | Path | Any | None = None,
         tracer_provider: Any | None = None,
@@ -79,12 +83,13 @@ class RegionAgent:
         if unknown:
             raise ConfigError(
                 f"RegionAgent got unknown keyword arguments {unknown}",
-                hint=f"it takes memory, segmenter, tools, checkpoints, tracer_provider, durability and the Context "
+                hint="it takes memory, segmenter, detector, zoom, generator, tools, checkpoints, tracer_provider, "
+                f"durability and the Context "
                 f"fields {sorted(settable)}",
             )
         self.policy = policy
         self.memory = memory if isinstance(memory, RegionMemory) else RegionMemory(memory)
-        segmenter, tools = agent_tools(segmenter, detector, zoom, tools)
+        segmenter, tools = agent_tools(segmenter, detector, zoom, tools, generator)
         self.segmenter = segmenter
         self.checkpointer = make_checkpointer(self.memory, checkpoints)
         self.durability = durability
@@ -118,7 +123,8 @@ class RegionAgent:
         docs/embedded-model.md) or ``"tiny"`` (the untrained tiny model).  Untrained weights (``"tiny"``) are
         loaded with a logged warning that says how to point at real ones.
         ``segmenter="facebook/sam2.1-hiera-large"``, ``detector="IDEA-Research/grounding-dino-tiny"`` and
-        ``zoom=True`` (see :class:`RegionAgent`) load their weights lazily, on first use.
+        ``zoom=True`` and ``generator="path/to/neobabel"`` (see :class:`RegionAgent`) load their weights lazily, on
+        first use.
         """
         policy = load_policy(str(model), frame=frame, prompt_template=prompt_template, device=device, dtype=dtype)
         return cls(policy, **kwargs)
@@ -230,20 +236,43 @@ class DialogueSession:
         """Every region of the dialogue, R1 first (original pixels)."""
         return self.agent.memory.regions(self.id)
 
-    def image(self) -> Image.Image:
-        """The image the latest turn ran on (the dialogue's image before any turn)."""
-        turns = self.turns()
-        image_hash = turns[-1].image if turns else self.agent.memory.dialogue(self.id).image
-        return self.agent.memory.load_image(image_hash).image
+    def versions(self) -> list[ImageVersion]:
+        """The dialogue's image versions, 0 (the image it started on) first; later turns run on the newest."""
+        return self.agent.memory.versions(self.id)
 
-    def render(self, *, turn: int | None = None, mask_alpha: float = 0.4) -> Image.Image:
-        """The image with regions drawn; ``turn`` (0-based) limits it to regions found up to that turn."""
+    def image(self, *, version: int | None = None) -> Image.Image:
+        """Image version ``version`` (default: the newest, which the next turn runs on)."""
+        return self.agent.memory.load_image(self._image_hash(version)).image
+
+    def _image_hash(self, version: int | None) -> str:
+        if version is None:
+            return self.agent.memory.latest_image(self.id)
+        versions = self.versions()
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < len(versions):
+            raise InputError(
+                f"dialogue {self.id!r} has no image version {version!r}", hint=f"versions are 0..{len(versions) - 1}"
+            )
+        return versions[version].image
+
+    def render(self, *, turn: int | None = None, version: int | None = None, mask_alpha: float = 0.4) -> Image.Image:
+        """An image of the dialogue with the regions found on it drawn (a region belongs to the image it was found on).
+
+        Default: the newest image version.  ``version``: that version.  ``turn`` (0-based): the image that turn ran
+        on, with the regions found on it up to that turn (that turn's own drawn thicker).
+        """
+        if turn is not None and version is not None:
+            raise InputError("render() takes turn= or version=, not both", hint="pick one")
         regions = self.regions()
         highlight: list[str] = []
         if turn is not None:
+            image_hash = self.agent.memory.turn(self.id, turn).image
             regions = [r for r in regions if r.turn <= turn]
             highlight = [r.id for r in regions if r.turn == turn]
-        return render_regions(self.image(), regions, mask_alpha=mask_alpha, highlight=highlight)
+        else:
+            image_hash = self._image_hash(version)
+        image = self.agent.memory.load_image(image_hash).image
+        on_image = [r for r in regions if r.image == image_hash]
+        return render_regions(image, on_image, mask_alpha=mask_alpha, highlight=highlight)
 
 
 def _raise_if_faulted(turn: Turn) -> None:

@@ -27,6 +27,7 @@ STATE_TYPES: tuple[tuple[str, str], ...] = (
         ("regionreasoner.core.types", name)
         for name in (
             "Citation",
+            "ImageVersion",
             "Problem",
             "ProblemKind",
             "Region",
@@ -36,6 +37,7 @@ STATE_TYPES: tuple[tuple[str, str], ...] = (
             "Turn",
             "TurnStatus",
             "Usage",
+            "VersionDraft",
         )
     ),
     ("regionreasoner.agent.state", "InputState"),

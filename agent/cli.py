@@ -1,4 +1,4 @@
-"""The ``regionreasoner`` command: ``demo``, ``chat``, ``db upgrade``, ``db current``."""
+"""The ``regionreasoner`` command: ``demo``, ``chat``, ``generate``, ``inpaint``, ``db upgrade``, ``db current``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from regionreasoner.agent.cli_args import (
     output_folder,
     run_command,
 )
+from regionreasoner.agent.cli_generate import add_generate_commands
 from regionreasoner.core.errors import RegionReasonerError
 
 __all__ = ["main"]
@@ -68,7 +69,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
         policy = ScriptedPolicy(script.turns, frame=args.frame)
     else:
         policy = load_policy(args.model or os.environ.get("REGIONREASONER_MODEL") or DEFAULT_MODEL, frame=args.frame)
-    tools = {"segmenter": args.segmenter, "detector": args.detector, "zoom": args.zoom}
+    tools = {"segmenter": args.segmenter, "detector": args.detector, "zoom": args.zoom, "generator": args.generator}
     # Tools need the model to speak the tool-call protocol; a scripted chat's turns are plain text.
     with RegionAgent(policy, memory=args.memory, **tools) as agent:
         outcome = run_chat(agent, args.image, script=script, out_image=out, dialogue_id=args.dialogue)
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--out", default=None, help="annotated image path (default: <image>.regions.png)")
     add_tool_arguments(chat)
     chat.set_defaults(func=_cmd_chat)
+    add_generate_commands(sub)
     db = sub.add_parser("db", help="region-memory database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     for name, text in [("upgrade", "apply migrations up to the newest"), ("current", "print the applied revision")]:

@@ -186,7 +186,7 @@ def utf8_input(path: str | Path, what: str) -> Iterator[None]:
 
 
 def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--segmenter``, ``--detector`` and ``--zoom``: the tools of an agent (weights load on first use)."""
+    """``--segmenter``, ``--detector``, ``--zoom``, ``--generator``: the tools of an agent (loaded on first use)."""
     parser.add_argument(
         "--segmenter", default=None, help="SAM2 checkpoint (folder or hub id): every region gets a mask"
     )
@@ -194,3 +194,9 @@ def add_tool_arguments(parser: argparse.ArgumentParser) -> None:
         "--detector", default=None, help="Grounding DINO checkpoint (folder or hub id): <think> may call detect"
     )
     parser.add_argument("--zoom", action="store_true", help="<think> may call zoom (a crop joins the conversation)")
+    parser.add_argument(
+        "--generator",
+        type=existing_folder,
+        default=None,
+        help="NeoBabel generator folder: <think> may call generate and inpaint (new image versions)",
+    )

@@ -127,6 +127,9 @@ def print_turn(dialogue: DialogueSession, question: str, out: TextIO | None = No
     for r in turn.regions:
         point = _fmt_box(r.point) if r.point is not None else "-"
         out.write(f"  {r.id}: box={_fmt_box(r.box)} point={point}\n")
+    for v in turn.versions:
+        made = " ".join(x for x in (v.tool, v.region, repr(v.prompt) if v.prompt else None) if x)
+        out.write(f"  image version {v.number}: {made}; the next turn runs on it\n")
     return turn
 
 
@@ -202,7 +205,10 @@ def run_chat(
             outcome.turns.append(turn)
             try:
                 out_image.parent.mkdir(parents=True, exist_ok=True)
-                dialogue.render(turn=turn.index).save(out_image)
+                # A turn that made an image version shows the newest one; any other, the image it ran on.
+                latest = turn.versions[-1].number if turn.versions else None
+                view = dialogue.render(version=latest) if latest is not None else dialogue.render(turn=turn.index)
+                view.save(out_image)
             except OSError as exc:
                 raise InputError(
                     f"cannot write {out_image}: {exc.strerror or exc}", hint="pass --out an image path you can write"

@@ -95,13 +95,14 @@ def _explain_missing(memory: RegionMemory, dialogue_id: str, exc: RegionNotFound
 def _image_of_turn(state: State, memory: RegionMemory, dialogue_id: str, root: Path | None) -> tuple[str, bool]:
     """The stored image hash this turn runs on, and whether the dialogue is new (the caller creates it).
 
+    That is the image the caller sent, else the dialogue's newest image version (``memory.latest_image``): an image
+    a tool made in an earlier turn (generate, inpaint) is what later turns run on.
+
     The dialogue is not created here: resolve first checks everything the question cites, so a refused turn leaves
     no dialogue behind.
     """
-    if state.image is None and state.dialogue_id == dialogue_id and state.work.image_hash:
-        # The thread ran a turn before: its image is the dialogue's latest (image versions are made by turns of
-        # this same thread), so the memory need not be asked again.
-        return state.work.image_hash, False
+    # WHY the memory is asked every turn (one indexed SELECT), not the thread's last work: a version may have been
+    # made outside this thread (`regionreasoner inpaint --dialogue D`), and the next turn must run on it.
     try:
         latest: str | None = memory.latest_image(dialogue_id)
     except DialogueNotFoundError:

@@ -17,7 +17,7 @@ from typing import Literal, TypedDict
 
 from regionreasoner.core.citations import Reference
 from regionreasoner.core.errors import InputError
-from regionreasoner.core.types import Citation, Problem, RegionDraft, Sections, Turn, TurnStatus, Usage
+from regionreasoner.core.types import Citation, Problem, RegionDraft, Sections, Turn, TurnStatus, Usage, VersionDraft
 from regionreasoner.policies.base import FinishReason
 
 __all__ = [
@@ -87,6 +87,10 @@ class TurnWork:
     """Images a tool added to the turn (zooms), in order: each a stored image hash and the box of image 1 it shows
     ``(x1, y1, x2, y2)`` in original pixels.  The policy sees zoom ``i`` as image ``i + 2``. tools."""
 
+    versions: tuple[VersionDraft, ...] = ()
+    """Image versions a tool made in this turn (generate, inpaint), in order, each stored in the memory's image store
+    already; remember records them as the dialogue's next versions, and the next turn runs on the last. tools."""
+
     problems: tuple[Problem, ...] = ()
     """Problems found so far (truncation, tool errors, parse problems). Section nodes, tools, answer."""
 
@@ -106,7 +110,7 @@ class TurnWork:
     """``ok``, or ``failed`` when the answer is missing or has errors. answer."""
 
     def __post_init__(self) -> None:
-        for name in ("bounds", "references", "sections", "problems", "regions", "citations", "zooms"):
+        for name in ("bounds", "references", "sections", "problems", "regions", "citations", "zooms", "versions"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -117,6 +121,11 @@ class TurnWork:
     def referenced(self) -> list[str]:
         """Names of the stored regions the question cites, in order of mention."""
         return [r.region for r in self.references if r.region is not None]
+
+    @property
+    def current_image(self) -> str:
+        """The newest image version of the turn: the last one its tools made, else the one it runs on."""
+        return self.versions[-1].image if self.versions else self.image_hash
 
     @property
     def broken(self) -> bool:

@@ -6,7 +6,10 @@ Frames are the agent's business, not the tools': a tool speaks original-image pi
   named by an ``"image": k`` argument, through that zoom's crop box);
 * renders the tool's ``detections`` into the policy's frame (of image 1) as JSON in the response;
 * stores a returned image (a zoom) and adds it to the turn as image ``k`` (the policy sees it with the prompt from
-  the next piece on), with its crop box in original pixels so that later boxes about it map back.
+  the next piece on), with its crop box in original pixels so that later boxes about it map back;
+* resolves a ``region`` argument (``"R1"``) to the stored region, and stores a new image version a tool made
+  (generate, inpaint) for ``remember`` to record: the response names its version number, and later turns run on it
+  (:mod:`regionreasoner.agent.tool_versions`).
 
 Every defect of a call (any text, any JSON, an unknown tool, bad arguments, a tool that raises a ToolError or runs
 past its time limit) becomes an ``error: ...`` observation and a ``tool_error`` warning; the turn goes on.  Every call
@@ -25,12 +28,13 @@ from langgraph.runtime import Runtime
 
 from regionreasoner.agent.context import Context, live, resources
 from regionreasoner.agent.state import State, TurnUpdate, TurnWork
+from regionreasoner.agent.tool_versions import next_version_number, resolve_region_argument, store_version
 from regionreasoner.agent.tracing import TurnTracing
 from regionreasoner.core.errors import ToolError
 from regionreasoner.core.frames import Frame
 from regionreasoner.core.geometry import Box
 from regionreasoner.core.protocol import parse_tool_call
-from regionreasoner.core.types import Problem, ProblemKind, Severity
+from regionreasoner.core.types import Problem, ProblemKind, Severity, VersionDraft
 from regionreasoner.memory import RegionMemory
 from regionreasoner.policies.base import ToolSpec
 from regionreasoner.policies.grammar import TOOL_RESPONSE_CLOSE, TOOL_RESPONSE_OPEN
@@ -143,10 +147,10 @@ def tools(state: State, runtime: Runtime[Context]) -> TurnUpdate:
     with tr.node(work.key, "tools"):
         start, end = work.text.rfind("<tool_call>"), work.text.rfind("</tool_call>")
         raw = work.text[start + len("<tool_call>") : end].strip() if 0 <= start < end else ""
-        problems, zooms = work.problems, work.zooms
+        problems, zooms, versions = work.problems, work.zooms, work.versions
         with tr.tool_call("unknown", raw) as span:
             try:
-                observation, zooms = _run(work, ctx, raw, span)
+                observation, zooms, versions = _run(work, ctx, raw, span, state.dialogue_id)
                 span.set_attribute("regionreasoner.tool.outcome", "ok")
             except ToolError as exc:
                 # parse_tool_call, Tool.__call__ and the mapping above raise nothing else for any model text.
@@ -154,12 +158,25 @@ def tools(state: State, runtime: Runtime[Context]) -> TurnUpdate:
                 problems += (Problem(kind=ProblemKind.TOOL_ERROR, severity=Severity.WARNING, message=str(exc)),)
                 span.set_attributes({"regionreasoner.tool.outcome": "error", "regionreasoner.tool.error": str(exc)})
         text = work.text + TOOL_RESPONSE_OPEN + _plain(observation) + TOOL_RESPONSE_CLOSE
-        update = replace(work, text=text, tool_calls=work.tool_calls + 1, problems=problems, zooms=zooms, finish="stop")
+        update = replace(
+            work,
+            text=text,
+            tool_calls=work.tool_calls + 1,
+            problems=problems,
+            zooms=zooms,
+            versions=versions,
+            finish="stop",
+        )
         return {"work": update}
 
 
-def _run(work: TurnWork, ctx: Context, raw: str, span: Any) -> tuple[str, tuple[tuple[str, tuple[float, ...]], ...]]:
-    """Parse, map, run one call; its observation text and the turn's zooms after it."""
+Zooms = tuple[tuple[str, tuple[float, ...]], ...]
+
+
+def _run(
+    work: TurnWork, ctx: Context, raw: str, span: Any, dialogue_id: str
+) -> tuple[str, Zooms, tuple[VersionDraft, ...]]:
+    """Parse, map, run one call; its observation text, and the turn's zooms and image versions after it."""
     call = parse_tool_call(raw)
     name = call.name if len(call.name) <= 64 else call.name[:61] + "..."  # model-made: bound it
     span.update_name(f"execute_tool {name}")
@@ -170,15 +187,32 @@ def _run(work: TurnWork, ctx: Context, raw: str, span: Any) -> tuple[str, tuple[
     res = resources()
     policy, memory = res.policy(ctx), res.memory(ctx)
     sizes = _sizes(res, memory, work)
-    arguments = _arguments(call.arguments, work, policy.frame, sizes)
-    result = by_name[call.name](res.image(memory, work.image_hash), arguments)
+    tool = by_name[call.name]
+    arguments = resolve_region_argument(_arguments(call.arguments, work, policy.frame, sizes), res, memory, dialogue_id)
+    # An editing tool builds on the newest version of the turn (two inpaints in one turn chain); the others see
+    # the image the turn started on, the one the policy sees.
+    on = work.current_image if tool.edits_image else work.image_hash
+    result = tool(res.image(memory, on), arguments)
     observation = _observation(result, policy.frame, sizes[0])
-    zooms = work.zooms
+    zooms, versions = work.zooms, work.versions
     if result.image is not None and result.crop is not None:
         stored = memory.put_image(result.image)
         zooms += ((stored.hash, tuple(result.crop.box)),)
         observation = f"image {len(zooms) + 1}: {observation}"
-    return observation, zooms
+    if result.new_version is not None:
+        number = next_version_number(memory, dialogue_id, work)
+        version = store_version(result.new_version, tool.name, memory, on)
+        versions += (version,)
+        w, h = result.new_version.image.size
+        observation = f"image version {number} ({w}x{h} px): {observation}; later turns run on it"
+        span.set_attributes(
+            {
+                "regionreasoner.image.version": number,
+                "regionreasoner.image.hash": version.image,
+                "regionreasoner.image.parent": version.parent or "",
+            }
+        )
+    return observation, zooms, versions
 
 
 def _sizes(res: Any, memory: RegionMemory, work: TurnWork) -> list[tuple[int, int]]:

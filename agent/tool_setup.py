@@ -1,7 +1,8 @@
 """Turning the tool arguments of :class:`~regionreasoner.agent.api.RegionAgent` into tool objects.
 
 A checkpoint given by name (a folder or hub id) becomes its tool here, unloaded: SAM2 and Grounding DINO weights
-load on the first mask or detection, so building an agent (or importing this module) never touches torch.
+load on the first mask or detection, and a generator folder (NeoBabel) on the first ``generate`` or ``inpaint``
+call, so building an agent (or importing this module) never touches torch.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from regionreasoner.core.errors import ConfigError
-from regionreasoner.tools.base import Detector, Segmenter, Tool
+from regionreasoner.tools.base import Detector, ImageGenerator, Segmenter, Tool
 
 __all__ = ["agent_tools"]
 
@@ -19,9 +20,15 @@ def agent_tools(
     detector: Detector | str | Path | None,
     zoom: bool,
     tools: list[Tool] | None,
+    generator: ImageGenerator | str | Path | None = None,
 ) -> tuple[Segmenter | None, list[Tool]]:
-    """The agent's segmenter and its think-time tools (``detect``, ``zoom``, then ``tools``), none loaded yet."""
+    """The agent's segmenter and its think-time tools, none loaded yet.
+
+    ``detect``, ``zoom``, ``generate`` and ``inpaint`` (both from ``generator``: a folder or an ImageGenerator),
+    then ``tools``.
+    """
     from regionreasoner.tools.detect import DetectTool, GroundingDinoDetector
+    from regionreasoner.tools.generate_tools import generation_tools
     from regionreasoner.tools.segment import Sam2Segmenter
     from regionreasoner.tools.zoom import ZoomTool
 
@@ -46,6 +53,13 @@ def agent_tools(
         raise ConfigError(f"zoom={zoom!r}: pass True or False")
     if zoom:
         made.append(ZoomTool())
+    if isinstance(generator, str | Path | ImageGenerator):
+        made.extend(generation_tools(generator))
+    elif generator is not None:
+        raise ConfigError(
+            f"generator={type(generator).__name__}: pass a NeoBabel generator folder or an ImageGenerator",
+            hint="e.g. generator='path/to/neobabel' (docs/tools.md, 'Generate and inpaint')",
+        )
     extra = list(tools or [])
     if not all(isinstance(t, Tool) for t in extra):
         raise ConfigError("tools must be regionreasoner.tools.Tool instances", hint="subclass Tool for your own")

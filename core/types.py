@@ -25,6 +25,7 @@ __all__ = [
     "Citation",
     "Dialogue",
     "ImageInfo",
+    "ImageVersion",
     "Problem",
     "ProblemKind",
     "Region",
@@ -35,6 +36,7 @@ __all__ = [
     "TurnDraft",
     "TurnStatus",
     "Usage",
+    "VersionDraft",
     "check_image_hash",
     "is_image_hash",
     "region_number",
@@ -218,6 +220,41 @@ class Citation(BaseModel):
     verified: bool = Field(description="True when it equals the rendered box of a referenced region exactly")
 
 
+class VersionDraft(BaseModel):
+    """An image version a tool made during a turn, before memory numbers it.
+
+    ``generate`` makes one without a parent; ``inpaint`` edits the current image (its ``parent``) at ``region``.
+    """
+
+    model_config = _FROZEN
+
+    image: ImageHash = Field(description="the new image (stored with put_image first)")
+    parent: ImageHash | None = Field(default=None, description="the image it was edited from; None: made anew")
+    tool: str = Field(min_length=1, max_length=64, description="the tool that made it ('generate', 'inpaint')")
+    prompt: str | None = Field(default=None, description="the prompt it was made from, as the policy wrote it")
+    region: RegionId | None = Field(default=None, description="the region it edited (inpaint)")
+
+
+class ImageVersion(BaseModel):
+    """Version ``number`` of a dialogue's image: 0 is the image it started on, then one per new image, in order.
+
+    A version comes from a tool (``tool`` set: ``generate``, ``inpaint``), from the caller sending another image with
+    a turn (``tool`` None, ``turn`` set), or is the starting image (``number`` 0, ``turn`` None).
+    """
+
+    model_config = _FROZEN
+
+    number: int = Field(ge=0)
+    dialogue_id: str
+    image: ImageHash
+    parent: ImageHash | None = Field(default=None, description="the image it was edited from, if any")
+    turn: int | None = Field(default=None, ge=0, description="0-based index of the turn that made it, if any")
+    tool: str | None = Field(default=None, description="the tool that made it; None for a starting or sent image")
+    prompt: str | None = None
+    region: RegionId | None = Field(default=None, description="the region it edited (inpaint)")
+    created_at: datetime
+
+
 class _TurnCommon(BaseModel):
     """Fields shared by a turn before and after it is stored."""
 
@@ -243,6 +280,7 @@ class TurnDraft(_TurnCommon):
     """Everything a turn produced, before memory assigns region ids and stores it."""
 
     regions: list[RegionDraft] = Field(default_factory=list, description="new regions, in answer order")
+    versions: list[VersionDraft] = Field(default_factory=list, description="image versions its tools made, in order")
     index: int | None = Field(default=None, ge=0, description="explicit turn index; None appends after the last")
 
 
@@ -252,6 +290,9 @@ class Turn(_TurnCommon):
     index: int = Field(ge=0)
     dialogue_id: str
     regions: list[Region] = Field(default_factory=list)
+    versions: list[ImageVersion] = Field(
+        default_factory=list, description="image versions its tools made, in order (the next turn runs on the last)"
+    )
     created_at: datetime
 
 

@@ -26,19 +26,31 @@ from regionreasoner.core.errors import (
     RegionNotFoundError,
     TurnConflictError,
 )
-from regionreasoner.core.types import REGION_ID_PATTERN, Turn, TurnDraft
+from regionreasoner.core.types import REGION_ID_PATTERN, ImageVersion, Turn, TurnDraft, VersionDraft
 from regionreasoner.memory.convert import (
+    VERSION_COLUMNS,
     citation_values,
     content_hash,
+    image_values,
     region_name,
     region_values,
     turn_from_draft,
     turn_values,
+    version_from_row,
+    version_values,
 )
-from regionreasoner.memory.models import CitationRow, DialogueRow, ImageRow, RegionRow, TurnRow
-from regionreasoner.memory.reads import load_turns
+from regionreasoner.memory.models import CitationRow, DialogueRow, ImageRow, ImageVersionRow, RegionRow, TurnRow
+from regionreasoner.memory.reads import latest_version, load_turns, region_count
 
-__all__ = ["TOLERANCE_PX", "allocate", "append_drafts", "existing_names", "region_not_found"]
+__all__ = [
+    "TOLERANCE_PX",
+    "add_version",
+    "allocate",
+    "append_drafts",
+    "existing_names",
+    "insert_versions",
+    "region_not_found",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +78,7 @@ _TURN_BY_INDEX = select(*_TURN_COLUMNS).where(
 _INSERT_TURN = insert(TurnRow).returning(TurnRow.id)
 _INSERT_REGIONS = insert(RegionRow)
 _INSERT_CITATIONS = insert(CitationRow)
+_INSERT_VERSIONS = insert(ImageVersionRow)
 
 
 def allocate(conn: Connection, dialogue_id: str) -> tuple[int, int]:
@@ -110,6 +123,8 @@ def append_drafts(conn: Connection, dialogue_id: str, drafts: Sequence[TurnDraft
             f"no dialogue {dialogue_id!r}", hint="create it with create_dialogue() before appending turns"
         )
     next_index, next_number = allocate(conn, dialogue_id)
+    latest = latest_version(conn, dialogue_id)
+    next_version, current_image = (latest[0] + 1, latest[1]) if latest is not None else (0, None)
     sizes: dict[str, tuple[int, int]] = {}
     out: list[Turn] = []
     for position, draft in enumerate(drafts):
@@ -127,6 +142,10 @@ def append_drafts(conn: Connection, dialogue_id: str, drafts: Sequence[TurnDraft
         if draft.image not in sizes:
             sizes[draft.image] = _image_size(conn, draft.image)
         _check_geometry(draft, sizes[draft.image], first_number=next_number, position=position)
+        for version in draft.versions:
+            for image_hash in (version.image, version.parent):
+                if image_hash is not None and image_hash not in sizes:
+                    sizes[image_hash] = _image_size(conn, image_hash)
         region_ids = _resolve_references(conn, dialogue_id, draft, count=next_number - 1)
         created_at = datetime.now(UTC)
         values = turn_values(draft, dialogue_id=dialogue_id, index=index, digest=digest, created_at=created_at)
@@ -142,14 +161,75 @@ def append_drafts(conn: Connection, dialogue_id: str, drafts: Sequence[TurnDraft
         citations = citation_values(draft, turn_id=turn_id, region_ids=region_ids)
         if citations:
             conn.execute(_INSERT_CITATIONS, citations)
+        first_tool_version = next_version
+        if draft.image != current_image:
+            # The caller sent another image with this turn: it is a version of its own, before the tools' ones.
+            sent = image_values(draft.image, dialogue_id=dialogue_id, number=next_version, turn_id=turn_id)
+            conn.execute(_INSERT_VERSIONS, {**sent, "created_at": created_at})
+            first_tool_version += 1
+        insert_versions(
+            conn, dialogue_id, draft.versions, first=first_tool_version, turn_id=turn_id, created_at=created_at
+        )
         out.append(
             turn_from_draft(
-                draft, dialogue_id=dialogue_id, index=index, first_number=next_number, created_at=created_at
+                draft,
+                dialogue_id=dialogue_id,
+                index=index,
+                first_number=next_number,
+                created_at=created_at,
+                first_version=first_tool_version,
             )
         )
         next_index = max(next_index, index + 1)
         next_number += len(draft.regions)
+        next_version = first_tool_version + len(draft.versions)
+        current_image = draft.versions[-1].image if draft.versions else draft.image
     return out
+
+
+def insert_versions(
+    conn: Connection,
+    dialogue_id: str,
+    versions: Sequence[VersionDraft],
+    *,
+    first: int,
+    turn_id: int | None,
+    created_at: datetime,
+) -> None:
+    """Insert ``versions`` as versions ``first``, ``first + 1``, ... of a dialogue, made by turn ``turn_id``."""
+    rows = [
+        version_values(v, dialogue_id=dialogue_id, number=first + i, turn_id=turn_id, created_at=created_at)
+        for i, v in enumerate(versions)
+    ]
+    if rows:
+        conn.execute(_INSERT_VERSIONS, rows)
+
+
+def add_version(conn: Connection, dialogue_id: str, version: VersionDraft) -> ImageVersion:
+    """Store ``version`` (made outside any turn) as the dialogue's newest image version and return it.
+
+    Raises DialogueNotFoundError, ImageNotFoundError (the image or its parent is not stored) or
+    RegionNotFoundError (``version.region`` is not a region of the dialogue) before inserting anything.
+    """
+    if conn.execute(_LOCK_DIALOGUE, {"dialogue_id": dialogue_id}).first() is None:
+        raise DialogueNotFoundError(f"no dialogue {dialogue_id!r}", hint="create it with create_dialogue() first")
+    for image_hash in (version.image, version.parent):
+        if image_hash is not None:
+            _image_size(conn, image_hash)
+    if version.region is not None:
+        count = region_count(conn, dialogue_id)
+        if int(version.region[1:]) > count:
+            raise region_not_found(dialogue_id, version.region, count)
+    latest = latest_version(conn, dialogue_id)
+    number = latest[0] + 1 if latest is not None else 0
+    insert_versions(conn, dialogue_id, [version], first=number, turn_id=None, created_at=datetime.now(UTC))
+    return version_from_row(
+        conn.execute(
+            select(*VERSION_COLUMNS)
+            .outerjoin(TurnRow, TurnRow.id == ImageVersionRow.turn_id)
+            .where(ImageVersionRow.dialogue_id == dialogue_id, ImageVersionRow.number == number)
+        ).one()
+    )
 
 
 def _stored_version(conn: Connection, dialogue_id: str, draft: TurnDraft, digest: str) -> Turn | None:
@@ -224,7 +304,11 @@ def _check_geometry(draft: TurnDraft, size: tuple[int, int], *, first_number: in
 
 def _resolve_references(conn: Connection, dialogue_id: str, draft: TurnDraft, *, count: int) -> dict[int, int]:
     """Row ids of every region the draft references or cites, by number; RegionNotFoundError for unknown ones."""
-    names = [*draft.referenced, *(c.region for c in draft.citations if c.region is not None)]
+    names = [
+        *draft.referenced,
+        *(c.region for c in draft.citations if c.region is not None),
+        *(v.region for v in draft.versions if v.region is not None),
+    ]
     if not names:
         return {}
     wanted = {int(name[1:]) for name in names}

@@ -18,6 +18,7 @@ from regionreasoner.core.types import (
     Citation,
     Dialogue,
     ImageInfo,
+    ImageVersion,
     Problem,
     Region,
     RegionDraft,
@@ -26,8 +27,9 @@ from regionreasoner.core.types import (
     TurnDraft,
     TurnStatus,
     Usage,
+    VersionDraft,
 )
-from regionreasoner.memory.models import CitationRow, DialogueRow, ImageRow, RegionRow, TurnRow
+from regionreasoner.memory.models import CitationRow, DialogueRow, ImageRow, ImageVersionRow, RegionRow, TurnRow
 
 __all__ = [
     "CITATION_COLUMNS",
@@ -36,24 +38,28 @@ __all__ = [
     "REGION_COLUMNS",
     "REQUEST_FIELDS",
     "TURN_COLUMNS",
+    "VERSION_COLUMNS",
     "AnyRow",
     "as_utc",
     "citation_values",
     "content_hash",
     "dialogue_from_row",
     "image_from_row",
+    "image_values",
     "region_from_row",
     "region_name",
     "region_values",
     "turn_from_draft",
     "turn_from_row",
     "turn_values",
+    "version_from_row",
+    "version_values",
 ]
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 """A result row of any columns (read by attribute name)."""
 
-COMMON_TURN_FIELDS = tuple(name for name in TurnDraft.model_fields if name not in ("regions", "index"))
+COMMON_TURN_FIELDS = tuple(name for name in TurnDraft.model_fields if name not in ("regions", "versions", "index"))
 """Fields a TurnDraft and a Turn share (question, sections, citations, ..., key)."""
 
 IMAGE_COLUMNS = (ImageRow.hash, ImageRow.width, ImageRow.height, ImageRow.parent_hash, ImageRow.created_at)
@@ -63,6 +69,8 @@ REGION_COLUMNS = (*RegionRow.__table__.c, TurnRow.turn_index)
 """Region columns plus the index of the turn that found it (select them joined with ``turns``)."""
 CITATION_COLUMNS = (*CitationRow.__table__.c, RegionRow.number.label("region_number"))
 """Citation columns plus the cited region's number (select them outer-joined with ``regions``)."""
+VERSION_COLUMNS = (*ImageVersionRow.__table__.c, TurnRow.turn_index)
+"""Image-version columns plus the index of the turn that made it (select them outer-joined with ``turns``)."""
 
 
 def region_name(number: int) -> str:
@@ -178,8 +186,65 @@ def _citation(turn_id: int, kind: str, position: int, region_id: int | None) -> 
     }
 
 
-def turn_from_draft(draft: TurnDraft, *, dialogue_id: str, index: int, first_number: int, created_at: datetime) -> Turn:
-    """The Turn that storing ``draft`` produces: its regions named from ``R<first_number>`` on, in answer order."""
+def version_values(
+    version: VersionDraft, *, dialogue_id: str, number: int, turn_id: int | None, created_at: datetime
+) -> dict[str, object]:
+    """Column values of the ``image_versions`` row for version ``number`` of a dialogue."""
+    return {
+        "dialogue_id": dialogue_id,
+        "number": number,
+        "image_hash": version.image,
+        "parent_hash": version.parent,
+        "turn_id": turn_id,
+        "tool": version.tool,
+        "prompt": version.prompt,
+        "region_number": int(version.region[1:]) if version.region is not None else None,
+        "created_at": created_at,
+    }
+
+
+def image_values(image_hash: str, *, dialogue_id: str, number: int, turn_id: int | None) -> dict[str, object]:
+    """Column values (``created_at`` aside) of a version no tool made: a starting image, or one a caller sent."""
+    return {
+        "dialogue_id": dialogue_id,
+        "number": number,
+        "image_hash": image_hash,
+        "parent_hash": None,
+        "turn_id": turn_id,
+        "tool": None,
+        "prompt": None,
+        "region_number": None,
+    }
+
+
+def version_from_row(row: AnyRow) -> ImageVersion:
+    """An ImageVersion from a row of :data:`VERSION_COLUMNS`."""
+    return ImageVersion(
+        number=row.number,
+        dialogue_id=row.dialogue_id,
+        image=row.image_hash,
+        parent=row.parent_hash,
+        turn=row.turn_index,
+        tool=row.tool,
+        prompt=row.prompt,
+        region=region_name(row.region_number) if row.region_number is not None else None,
+        created_at=as_utc(row.created_at),
+    )
+
+
+def turn_from_draft(
+    draft: TurnDraft,
+    *,
+    dialogue_id: str,
+    index: int,
+    first_number: int,
+    created_at: datetime,
+    first_version: int = 1,
+) -> Turn:
+    """The Turn that storing ``draft`` produces: its regions named from ``R<first_number>`` on, in answer order.
+
+    Its tool-made image versions are numbered from ``first_version`` on.
+    """
     regions = [
         Region(
             id=region_name(first_number + i),
@@ -194,8 +259,20 @@ def turn_from_draft(draft: TurnDraft, *, dialogue_id: str, index: int, first_num
         )
         for i, r in enumerate(draft.regions)
     ]
+    versions = [
+        ImageVersion(
+            number=first_version + i,
+            dialogue_id=dialogue_id,
+            turn=index,
+            created_at=created_at,
+            **v.model_dump(),
+        )
+        for i, v in enumerate(draft.versions)
+    ]
     common = {name: getattr(draft, name) for name in COMMON_TURN_FIELDS}
-    return Turn(**common, index=index, dialogue_id=dialogue_id, regions=regions, created_at=created_at)
+    return Turn(
+        **common, index=index, dialogue_id=dialogue_id, regions=regions, versions=versions, created_at=created_at
+    )
 
 
 def region_from_row(row: AnyRow) -> Region:
@@ -216,8 +293,10 @@ def region_from_row(row: AnyRow) -> Region:
     )
 
 
-def turn_from_row(row: AnyRow, regions: Sequence[Region], citations: Sequence[AnyRow]) -> Turn:
-    """A Turn from a row of :data:`TURN_COLUMNS`, its regions, and its rows of :data:`CITATION_COLUMNS`."""
+def turn_from_row(
+    row: AnyRow, regions: Sequence[Region], citations: Sequence[AnyRow], versions: Sequence[ImageVersion] = ()
+) -> Turn:
+    """A Turn from a row of :data:`TURN_COLUMNS`, its regions, citation rows and tool-made image versions."""
     referenced = [region_name(c.region_number) for c in citations if c.kind == "question"]
     cited = [
         Citation(
@@ -247,6 +326,7 @@ def turn_from_row(row: AnyRow, regions: Sequence[Region], citations: Sequence[An
         model=row.model,
         trace_id=row.trace_id,
         regions=list(regions),
+        versions=list(versions),
         created_at=as_utc(row.created_at),
     )
 

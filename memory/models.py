@@ -1,9 +1,10 @@
 """The SQL schema of the region memory, as typed SQLAlchemy 2 ORM classes.
 
-Five tables (docs/memory.md draws them): ``images`` (content-addressed image versions, with the image each was
-edited from), ``dialogues``, ``turns``, ``regions`` (R1, R2, ... per dialogue) and ``citations`` (regions a
-question referenced, and boxes the model cited in <think>).  Every box and point is in original-image pixels
-(float xyxy, after EXIF transpose).  Deleting a dialogue cascades to its turns, regions and citations; images stay.
+Six tables (docs/memory.md draws them): ``images`` (content-addressed image versions, with the image each was
+edited from), ``dialogues``, ``turns``, ``regions`` (R1, R2, ... per dialogue), ``citations`` (regions a
+question referenced, and boxes the model cited in <think>) and ``image_versions`` (the images a dialogue ran on or
+made, numbered 0, 1, ...).  Every box and point is in original-image pixels (float xyxy, after EXIF transpose).
+Deleting a dialogue cascades to its turns, regions, citations and versions; images stay.
 
 The Alembic migrations in ``migrations/versions`` must create exactly this schema (a test compares them).
 """
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CitationRow", "DialogueRow", "ImageRow", "RegionRow", "TurnRow"]
+__all__ = ["Base", "CitationRow", "DialogueRow", "ImageRow", "ImageVersionRow", "RegionRow", "TurnRow"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -158,3 +159,30 @@ class CitationRow(Base):
     y2: Mapped[float | None] = mapped_column(Double)
     model_box: Mapped[list[float] | None] = mapped_column(JSON)
     verified: Mapped[bool | None] = mapped_column()
+
+
+class ImageVersionRow(Base):
+    """Version ``number`` (0-based) of a dialogue's image: the image a dialogue runs on from then on.
+
+    Number 0 is the starting image (``turn_id`` NULL).  A turn the caller sent another image with adds one for that
+    image (``tool`` NULL), and each image a tool of a turn made adds one (``generate``, ``inpaint``: ``tool``,
+    ``prompt``, ``region_number``), in that order.  ``parent_hash`` is the image it was edited from.  A version
+    made outside any turn (the ``regionreasoner inpaint`` command) has ``turn_id`` NULL and ``number > 0``.
+    """
+
+    __tablename__ = "image_versions"
+    __table_args__ = (
+        UniqueConstraint("dialogue_id", "number"),
+        CheckConstraint("number >= 0", name="number_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dialogue_id: Mapped[str] = mapped_column(String(128), ForeignKey("dialogues.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    image_hash: Mapped[str] = mapped_column(HASH, ForeignKey("images.hash"), index=True)
+    parent_hash: Mapped[str | None] = mapped_column(HASH, ForeignKey("images.hash"))
+    turn_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    tool: Mapped[str | None] = mapped_column(String(64))
+    prompt: Mapped[str | None] = mapped_column(Text)
+    region_number: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,7 +1,7 @@
-"""Reading turns, regions and dialogues back as pydantic objects, in a few set-based queries each.
+"""Reading turns, regions, image versions and dialogues back as pydantic objects, in a few set-based queries each.
 
-A dialogue with T turns loads in three SELECTs (turns, regions, citations) whatever T is; a region by name is
-one indexed SELECT on ``(dialogue_id, number)``.
+A dialogue with T turns loads in four SELECTs (turns, regions, citations, image versions) whatever T is; a region by
+name is one indexed SELECT on ``(dialogue_id, number)``; the latest image one SELECT on ``(dialogue_id, number)``.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Connection, bindparam, func, select
 
 from regionreasoner.core.errors import DialogueNotFoundError, TurnNotFoundError
-from regionreasoner.core.types import Dialogue, Region, Turn
+from regionreasoner.core.types import Dialogue, ImageVersion, Region, Turn
 from regionreasoner.memory.convert import (
     CITATION_COLUMNS,
     REGION_COLUMNS,
     TURN_COLUMNS,
+    VERSION_COLUMNS,
     AnyRow,
     dialogue_from_row,
     region_from_row,
     turn_from_row,
+    version_from_row,
 )
-from regionreasoner.memory.models import CitationRow, DialogueRow, RegionRow, TurnRow
+from regionreasoner.memory.models import CitationRow, DialogueRow, ImageVersionRow, RegionRow, TurnRow
 
 __all__ = [
     "MAX_REGION_NUMBER",
@@ -31,11 +33,14 @@ __all__ = [
     "dialogue_not_found",
     "get_region",
     "latest_image",
+    "latest_version",
     "load_dialogues",
     "load_regions",
     "load_turns",
+    "load_versions",
     "region_count",
     "turn_not_found",
+    "versions_of",
 ]
 
 
@@ -54,20 +59,48 @@ def turn_not_found(dialogue_id: str, index: int, count: int) -> TurnNotFoundErro
     )
 
 
+_LATEST_VERSION = (
+    select(ImageVersionRow.number, ImageVersionRow.image_hash)
+    .where(ImageVersionRow.dialogue_id == bindparam("dialogue_id"))
+    .order_by(ImageVersionRow.number.desc())
+    .limit(1)
+)
+
+
+def latest_version(conn: Connection, dialogue_id: str) -> tuple[int, str] | None:
+    """``(number, image hash)`` of the dialogue's newest image version, or None (no such dialogue)."""
+    row = conn.execute(_LATEST_VERSION, {"dialogue_id": dialogue_id}).first()
+    return None if row is None else (int(row.number), str(row.image_hash))
+
+
 def latest_image(conn: Connection, dialogue_id: str) -> str:
-    """The image hash of the dialogue's latest turn, else its starting image; DialogueNotFoundError when unknown."""
-    last = conn.execute(
-        select(TurnRow.image_hash)
-        .where(TurnRow.dialogue_id == dialogue_id)
-        .order_by(TurnRow.turn_index.desc())
-        .limit(1)
-    ).first()
-    if last is not None:
-        return str(last[0])
-    start = conn.execute(select(DialogueRow.image_hash).where(DialogueRow.id == dialogue_id)).first()
-    if start is None:
+    """The hash of the dialogue's newest image version (what its next turn runs on); DialogueNotFoundError.
+
+    One SELECT on the unique index ``(dialogue_id, number)``: every dialogue has version 0, its starting image.
+    """
+    found = latest_version(conn, dialogue_id)
+    if found is None:
         raise dialogue_not_found(dialogue_id)
-    return str(start[0])
+    return found[1]
+
+
+def load_versions(conn: Connection, cond: ColumnElement[bool]) -> list[ImageVersion]:
+    """Image versions matching ``cond`` (on ImageVersionRow columns), by dialogue and number."""
+    stmt = (
+        select(*VERSION_COLUMNS)
+        .outerjoin(TurnRow, TurnRow.id == ImageVersionRow.turn_id)
+        .where(cond)
+        .order_by(ImageVersionRow.dialogue_id, ImageVersionRow.number)
+    )
+    return [version_from_row(row) for row in conn.execute(stmt)]
+
+
+def versions_of(conn: Connection, dialogue_id: str) -> list[ImageVersion]:
+    """The image versions of a dialogue, version 0 first; DialogueNotFoundError when unknown."""
+    found = load_versions(conn, ImageVersionRow.dialogue_id == dialogue_id)
+    if not found and not dialogue_exists(conn, dialogue_id):
+        raise dialogue_not_found(dialogue_id)
+    return found
 
 
 def dialogue_exists(conn: Connection, dialogue_id: str) -> bool:
@@ -136,7 +169,19 @@ def load_turns(conn: Connection, cond: ColumnElement[bool]) -> list[Turn]:
     )
     for row in conn.execute(citation_stmt):
         citations[int(row.turn_id)].append(row)
-    return [turn_from_row(row, regions[int(row.id)], citations[int(row.id)]) for row in turn_rows]
+    versions: dict[int, list[ImageVersion]] = defaultdict(list)
+    made = ImageVersionRow.turn_id.in_(turn_ids) & ImageVersionRow.tool.is_not(None)
+    version_stmt = (
+        select(*VERSION_COLUMNS)
+        .join(TurnRow, TurnRow.id == ImageVersionRow.turn_id)
+        .where(made)
+        .order_by(ImageVersionRow.number)
+    )
+    for row in conn.execute(version_stmt):
+        versions[int(row.turn_id)].append(version_from_row(row))
+    return [
+        turn_from_row(row, regions[int(row.id)], citations[int(row.id)], versions[int(row.id)]) for row in turn_rows
+    ]
 
 
 def load_dialogues(conn: Connection, rows: Sequence[AnyRow]) -> list[Dialogue]:

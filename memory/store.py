@@ -33,10 +33,20 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from regionreasoner.core.errors import ImageNotFoundError, InputError, StorageError
 from regionreasoner.core.images import ImageSource, LoadedImage, load_image
-from regionreasoner.core.types import REGION_ID_PATTERN, Dialogue, ImageInfo, Region, Turn, TurnDraft, is_image_hash
+from regionreasoner.core.types import (
+    REGION_ID_PATTERN,
+    Dialogue,
+    ImageInfo,
+    ImageVersion,
+    Region,
+    Turn,
+    TurnDraft,
+    VersionDraft,
+    is_image_hash,
+)
 from regionreasoner.memory import append as _append
 from regionreasoner.memory.blobs import ImageStore, check_hash
-from regionreasoner.memory.convert import DIALOGUE_COLUMNS, IMAGE_COLUMNS, image_from_row
+from regionreasoner.memory.convert import DIALOGUE_COLUMNS, IMAGE_COLUMNS, image_from_row, image_values
 from regionreasoner.memory.engine import (
     Begin,
     connect,
@@ -47,7 +57,7 @@ from regionreasoner.memory.engine import (
     storage_error,
 )
 from regionreasoner.memory.migrate import HEAD_REVISION, current_revision, upgrade_engine
-from regionreasoner.memory.models import DialogueRow, ImageRow, RegionRow, TurnRow
+from regionreasoner.memory.models import DialogueRow, ImageRow, ImageVersionRow, RegionRow, TurnRow
 from regionreasoner.memory.reads import (
     MAX_REGION_NUMBER,
     dialogue_exists,
@@ -59,6 +69,7 @@ from regionreasoner.memory.reads import (
     load_turns,
     region_count,
     turn_not_found,
+    versions_of,
 )
 
 __all__ = ["MAX_ATTEMPTS", "RegionMemory"]
@@ -208,6 +219,8 @@ class RegionMemory:
             conn.execute(
                 insert(DialogueRow).values(id=dialogue_id, image_hash=image_hash, title=title, created_at=created_at)
             )
+            start = image_values(image_hash, dialogue_id=dialogue_id, number=0, turn_id=None)
+            conn.execute(insert(ImageVersionRow).values(**start, created_at=created_at))
             return Dialogue(id=dialogue_id, image=image_hash, created_at=created_at, title=title)
 
         return self._write(write)
@@ -221,9 +234,23 @@ class RegionMemory:
             return load_dialogues(conn, rows)[0]
 
     def latest_image(self, dialogue_id: str) -> str:
-        """The image hash the latest turn ran on (the starting image before any turn), in one query."""
+        """The hash of the dialogue's newest image version, which its next turn runs on, in one query."""
         with self._read() as conn:
             return latest_image(conn, dialogue_id)
+
+    def versions(self, dialogue_id: str) -> list[ImageVersion]:
+        """The image versions of a dialogue, 0 (its starting image) first; DialogueNotFoundError when unknown."""
+        with self._read() as conn:
+            return versions_of(conn, dialogue_id)
+
+    def add_version(self, dialogue_id: str, version: VersionDraft) -> ImageVersion:
+        """Record ``version`` (an image made outside any turn; ``put_image`` it first) as the newest version.
+
+        Later turns run on it.  ImageNotFoundError, RegionNotFoundError or DialogueNotFoundError before any write.
+        """
+        if not isinstance(version, VersionDraft):
+            raise InputError(f"version is a {type(version).__name__}", hint="pass a VersionDraft(image=..., tool=...)")
+        return self._write(lambda conn: _append.add_version(conn, dialogue_id, version))
 
     def list_dialogues(self, limit: int = 50, offset: int = 0) -> list[Dialogue]:
         """Dialogues, newest first, with their turns; ``limit`` 1..1000, ``offset`` >= 0."""

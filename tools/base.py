@@ -1,5 +1,8 @@
 """What the agent needs from tools: a :class:`Segmenter` for masks and :class:`Tool` for calls from ``<think>``.
 
+An :class:`ImageGenerator` (NeoBabel: :mod:`regionreasoner.tools.generate`) backs the ``generate`` and ``inpaint``
+tools (:mod:`regionreasoner.tools.generate_tools`), whose results are new image versions (:class:`NewVersion`).
+
 Tools declare themselves (name, description, JSON-schema inputs as class attributes) and load lazily: heavy
 weights load in :meth:`Tool.setup` on first use, never at import or construction.  Boxes and points are in
 original-image pixels (xyxy floats); masks are COCO RLE of the whole image.
@@ -20,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from regionreasoner.core.errors import ConfigError, ToolError
@@ -27,7 +32,22 @@ from regionreasoner.core.geometry import Box, Point
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.masks import Rle
 
-__all__ = ["Crop", "Detection", "Detector", "Segmenter", "Tool", "ToolResult"]
+__all__ = [
+    "REGION_ARGUMENT",
+    "Crop",
+    "Detection",
+    "Detector",
+    "ImageGenerator",
+    "NewVersion",
+    "RegionTarget",
+    "Segmenter",
+    "Tool",
+    "ToolResult",
+]
+
+REGION_ARGUMENT = "region"
+"""A tool argument of this name is a stored region: the policy writes its name (``"R2"``, a JSON string), and the
+agent resolves it to a :class:`RegionTarget` before :meth:`Tool.run` sees it."""
 
 
 @runtime_checkable
@@ -46,6 +66,57 @@ class Detector(Protocol):
     def detect(self, image: LoadedImage, phrases: Sequence[str]) -> list[Detection]:
         """Detections for all ``phrases`` in one call, boxes in original pixels, best score first."""
         ...
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """Makes images from text and repaints masked parts of images (NeoBabel: ``tools.generate.Generator``).
+
+    Prompts are passed through unchanged (any language, code-switched ones included).  The same ``seed`` gives the
+    same images; None draws a fresh one.
+    """
+
+    def generate(self, prompts: Sequence[str], *, seed: int | None = None) -> list[Image.Image]:
+        """One RGB image per prompt."""
+        ...
+
+    def inpaint(
+        self, image: Image.Image, mask: npt.NDArray[np.bool_], prompt: str, *, seed: int | None = None
+    ) -> Image.Image:
+        """``image`` with its ``mask`` (bool (H, W), True: repaint) redrawn after ``prompt``, at the same size.
+
+        Every pixel outside the mask is the input's.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class RegionTarget:
+    """A stored region named by a tool argument (:data:`REGION_ARGUMENT`), as the agent resolves it.
+
+    ``box`` is xyxy in original pixels of ``image`` (the hash of the version it was found on), whose size is ``size``
+    ``(width, height)``; ``mask`` its COCO RLE (SAM2's), or None when the region has only its box.
+    """
+
+    name: str
+    box: Box
+    size: tuple[int, int]
+    image: str = ""
+    mask: Rle | None = None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A new image version a tool made: the dialogue's later turns run on it.
+
+    ``edited``: True when it was made from the image the tool ran on (inpaint: that image is its parent), False for a
+    new picture (generate: no parent).  ``prompt`` as the policy wrote it; ``region`` the region it edited.
+    """
+
+    image: Image.Image
+    prompt: str
+    edited: bool
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,12 +160,15 @@ class ToolResult:
     pixels) are rendered by the agent into the policy's frame and appended as JSON, so a tool never needs to know
     the policy's frame.  ``image`` (with ``crop``, where it came from) is a new image the agent adds to the
     conversation (a zoom), after which boxes the policy writes about that image are mapped back through ``crop``.
+    ``new_version`` is a new image version of the dialogue (generate, inpaint): the agent stores it, linked to its
+    parent, and the dialogue's later turns run on it.
     """
 
     text: str
     detections: tuple[Detection, ...] = ()
     image: Image.Image | None = None
     crop: Crop | None = None
+    new_version: NewVersion | None = None
 
 
 _JSON_TYPES: Mapping[str, tuple[type, ...]] = {
@@ -152,7 +226,13 @@ class Tool(ABC):
     inputs: ClassVar[Mapping[str, Any]]
     """JSON schema of the arguments object.  :meth:`__call__` enforces ``properties`` (the allowed names),
     ``required`` and each property's ``type`` (a name or a list of names); finer checks are :meth:`run`'s, which
-    raises :class:`ToolError` for a value it cannot use, so that the policy gets it back as an observation."""
+    raises :class:`ToolError` for a value it cannot use, so that the policy gets it back as an observation.  An
+    argument named :data:`REGION_ARGUMENT` is declared as a string (what the policy writes) and reaches :meth:`run` as
+    a :class:`RegionTarget` (the agent resolves the name)."""
+
+    edits_image: ClassVar[bool] = False
+    """True for a tool that makes image versions (inpaint): within a turn it runs on the newest version the turn's
+    tools made, so a second edit builds on the first; every other tool runs on the image the turn started on."""
 
     def __init__(self) -> None:
         self._ready = False
@@ -194,6 +274,7 @@ class Tool(ABC):
             f"{key} is {_json_name(value)}, not {properties[key]['type']}"
             for key, value in arguments.items()
             if not _has_type(value, properties[key].get("type"))
+            and not (key == REGION_ARGUMENT and isinstance(value, RegionTarget))
         ]
         if wrong:
             raise ToolError(f"tool {self.name!r} got {'; '.join(wrong)}", hint="send values of the declared types")

@@ -19,7 +19,7 @@ from regionreasoner.core.types import RegionDraft, TurnDraft
 from regionreasoner.memory import RegionMemory
 from regionreasoner.memory.models import Base
 
-TABLES = ("images", "dialogues", "turns", "regions", "citations")
+TABLES = ("images", "dialogues", "turns", "regions", "citations", "image_versions")
 
 
 @pytest.fixture

@@ -280,14 +280,16 @@ def _citation(region: str) -> Citation:
 def test_memory_maps_every_field_of_the_core_types() -> None:
     """A field added to a core type must get a column (models.py, convert.py) before this list is updated."""
     from regionreasoner.core.types import Citation as C
-    from regionreasoner.core.types import Region, Turn
+    from regionreasoner.core.types import ImageVersion, Region, Turn, VersionDraft
 
     mapped = {
         TurnDraft: {"citations", "frame", "image", "index", "key", "model", "problems", "question", "raw_text"}
-        | {"referenced", "regions", "rendered_question", "sections", "status", "trace_id", "usage"},
+        | {"referenced", "regions", "rendered_question", "sections", "status", "trace_id", "usage", "versions"},
         Turn: {"citations", "created_at", "dialogue_id", "frame", "image", "index", "key", "model", "problems"}
         | {"question", "raw_text", "referenced", "regions", "rendered_question", "sections", "status", "trace_id"}
-        | {"usage"},
+        | {"usage", "versions"},
+        VersionDraft: {"image", "parent", "prompt", "region", "tool"},
+        ImageVersion: {"created_at", "dialogue_id", "image", "number", "parent", "prompt", "region", "tool", "turn"},
         RegionDraft: {"box", "label", "mask", "point", "score"},
         Region: {"box", "dialogue_id", "id", "image", "label", "mask", "point", "score", "turn"},
         C: {"box", "model_box", "region", "verified"},
