@@ -1,4 +1,4 @@
-"""Evaluation of regionreasoner: metrics, RegionDial-Bench, single-turn RefCOCO and a synthetic benchmark.
+"""Evaluation of regionreasoner: metrics, RegionDial-Bench, single-turn RefCOCO, a synthetic benchmark, generation.
 
 Modules (import them directly; nothing is loaded at package import):
 
@@ -9,7 +9,9 @@ Modules (import them directly; nothing is loaded at package import):
 * :mod:`~regionreasoner.evals.refcoco`: RefCOCO/+/g records as one-turn dialogues;
 * :mod:`~regionreasoner.evals.synthetic`: the shapes benchmark (its world lives in :mod:`regionreasoner.core.world`);
 * :mod:`~regionreasoner.evals.report`: summary.json, summary.md, rounds.png; :mod:`~regionreasoner.evals.cli`:
-  ``regionreasoner-eval``.
+  ``regionreasoner-eval``;
+* :mod:`~regionreasoner.evals.generation`: m-GenEval, m-DPG, CLC and CSS, with an exact scorer for the synthetic
+  world (docs/generation-eval.md).
 """
 
 __all__: list[str] = []

@@ -1,7 +1,9 @@
-"""The ``regionreasoner-eval`` command: ``stats``, ``synthetic``, ``report``, ``regiondial``, ``refcoco``.
+"""The ``regionreasoner-eval`` command: RegionDial-Bench, the synthetic benchmark, and the generation suite.
 
-Subcommands live in the :data:`SUBCOMMANDS` dict: the benchmark runs (``regiondial``, ``refcoco``) come from
-:mod:`~regionreasoner.evals.cli_run`, and more are added with :func:`register`, without touching the parser code.
+Subcommands: ``stats``, ``synthetic``, ``report``, ``regiondial``, ``refcoco``, ``geneval``, ``dpg``, ``clc``,
+``css``.  They live in the :data:`SUBCOMMANDS` dict: the benchmark runs (``regiondial``, ``refcoco``) come from
+:mod:`~regionreasoner.evals.cli_run`, the generation suite from :mod:`~regionreasoner.evals.generation.cli`, and
+more are added with :func:`register`, without touching the parser code.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from regionreasoner.agent.cli_commands import build_subcommand_parser, run_subco
 from regionreasoner.agent.cli_commands import register as _register
 from regionreasoner.core.errors import ConfigError
 from regionreasoner.evals.cli_run import REFCOCO, REGIONDIAL
+from regionreasoner.evals.generation.cli import CLC, CSS, DPG, GENEVAL
 from regionreasoner.evals.subcommand import Subcommand
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "margin_rate", "register", "round_range"]
@@ -238,6 +241,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "report": Subcommand("summarise a results .jsonl into JSON, Markdown and a plot", _report_args, _report_run),
     "regiondial": REGIONDIAL,
     "refcoco": REFCOCO,
+    "geneval": GENEVAL,
+    "dpg": DPG,
+    "clc": CLC,
+    "css": CSS,
 }
 """Subcommands by name; more are added with :func:`register`."""
 
