@@ -132,14 +132,17 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
 
 
 def test_it_learns_to_copy_the_cited_side(tmp_path: Path) -> None:
-    """Mean accuracy over the first 5 steps vs the last 5 of a 40-step run (seed 0): it must rise by >= 0.25.
+    """Mean accuracy over the first 10 steps vs the last 10 of an 80-step run (seed 0): >= 0.8 and up by >= 0.3.
+
+    40 steps were enough on one machine and not on another (the trajectory depends on the CPU's float kernels:
+    0.41 -> 0.57 on the second); there it reaches 1.0 by step 45, so 80 steps leave room.
 
     The policy answers with one token, "L" or "R" (the others suppressed), so it starts at about 0.5; what it
     learns is to read the side the question gives for R1.
     """
     from regionreasoner.trainers.processing import model_path
 
-    cfg = _config(tmp_path, max_steps=40, prompts_per_step=8, num_generations=8, max_completion_length=1)
+    cfg = _config(tmp_path, max_steps=80, prompts_per_step=8, num_generations=8, max_completion_length=1)
     run = train_grpo(
         cfg,
         dataset=side_dataset(256),
@@ -148,8 +151,8 @@ def test_it_learns_to_copy_the_cited_side(tmp_path: Path) -> None:
         trl_args={"mask_truncated_completions": False},  # one token is the whole answer, not a truncation
     )
     accuracy = [r["rewards/side_accuracy/mean"] for r in read_metrics(run.metrics) if "loss" in r]
-    first, last = sum(accuracy[:5]) / 5, sum(accuracy[-5:]) / 5
-    assert len(accuracy) == 40 and last >= first + 0.25, (first, last, accuracy)
+    first, last = sum(accuracy[:10]) / 10, sum(accuracy[-10:]) / 10
+    assert len(accuracy) == 80 and last >= 0.8 and last >= first + 0.3, (first, last, accuracy)
 
 
 def test_lora_trains_adapters_only(tmp_path: Path) -> None:

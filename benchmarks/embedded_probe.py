@@ -1,0 +1,127 @@
+"""How fast can the embedded model's architecture learn to read a world scene?  A diagnostic, not a recipe.
+
+Trains an untrained embedded base (``regionreasoner-train embedded-base``) answer-only on one-object world scenes,
+with a plain torch loop (no TRL, no traces), on one of two tasks:
+
+* ``colour``: "colour?" -> the shape's colour word (content: can the vision tokens carry colour to the answer?);
+* ``where``: "where?" -> the shape's box as four ``norm:100`` coordinate tokens (position).
+
+Every ``--eval-every`` steps it decodes 64 held-out scenes greedily and prints one JSON line: accuracy (colour word
+exact; box IoU >= 0.5) and mean IoU.  docs/embedded-model.md records what it measured and why it matters.
+
+    python benchmarks/embedded_probe.py --base runs/probe/base --task where --steps 1800
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+
+def _example(index: int, split: int, task: str) -> tuple[Any, str, str, tuple[float, float, float, float]]:
+    from regionreasoner.core.world import make_scene
+
+    scene = make_scene((split, index), size=(320, 240), n_objects=(1, 1))
+    shape, (w, h) = scene.objects[0], scene.image.size
+    box = (100 * shape.box.x1 / w, 100 * shape.box.y1 / h, 100 * shape.box.x2 / w, 100 * shape.box.y2 / h)
+    if task == "colour":
+        return scene.image, "colour?", f" {shape.colour}", box
+    return scene.image, "where?", " " + " ".join(str(round(v)) for v in box), box
+
+
+def _iou(a: list[float], b: tuple[float, float, float, float]) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def main() -> None:
+    """Train and evaluate as the arguments say; one JSON line per evaluation."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="an embedded base folder (regionreasoner-train embedded-base)")
+    parser.add_argument("--task", choices=("colour", "where"), default="where")
+    parser.add_argument("--steps", type=int, default=1800)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--eval-every", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from regionreasoner.trainers.processing import load_processor
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    processor = load_processor(args.base)
+    model = AutoModelForImageTextToText.from_pretrained(args.base, dtype=torch.float32)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+
+    def prompts(items: list[Any]) -> list[str]:
+        messages = [
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q}]}] for _, q, _, _ in items
+        ]
+        return [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in messages]
+
+    def evaluate() -> tuple[float, float]:
+        model.eval()
+        right, ious = 0, []
+        with torch.no_grad():
+            for start in range(0, 64, 16):
+                items = [_example(10**6 + start + j, 99, args.task) for j in range(16)]
+                enc = processor(
+                    text=prompts(items),
+                    images=[i[0] for i in items],
+                    return_tensors="pt",
+                    padding=True,
+                    padding_side="left",
+                )
+                out = model.generate(**enc, max_new_tokens=6, do_sample=False)
+                for (_, _, answer, box), row in zip(items, out[:, enc["input_ids"].shape[1] :], strict=True):
+                    text = processor.tokenizer.decode(row, skip_special_tokens=True).split()
+                    if args.task == "colour":
+                        right += text[:1] == answer.split()
+                        continue
+                    try:
+                        iou = _iou([float(v) for v in text[:4]], box) if len(text) >= 4 else 0.0
+                    except ValueError:  # a non-number where a coordinate belongs
+                        iou = 0.0
+                    ious.append(iou)
+                    right += iou >= 0.5
+        model.train()
+        return right / 64, (sum(ious) / len(ious) if ious else float("nan"))
+
+    model.train()
+    started, seen = time.time(), 0
+    for step in range(1, args.steps + 1):
+        items = [_example(seen + j, 0, args.task) for j in range(args.batch)]
+        seen += args.batch
+        ends = [a + "<|im_end|>" for _, _, a, _ in items]
+        enc = processor(
+            text=[p + e for p, e in zip(prompts(items), ends, strict=True)],
+            images=[i[0] for i in items],
+            return_tensors="pt",
+            padding=True,
+            padding_side="left",
+        )
+        labels = torch.full_like(enc["input_ids"], -100)
+        for row, end in enumerate(ends):  # loss on the answer tokens only (left padding: they are the last ones)
+            n = len(processor.tokenizer(end)["input_ids"])
+            labels[row, -n:] = enc["input_ids"][row, -n:]
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        if step % args.eval_every == 0 or step == args.steps:
+            accuracy, mean_iou = evaluate()
+            line = {"task": args.task, "step": step, "loss": round(loss.item(), 3), "accuracy": accuracy}
+            line |= {"mean_iou": round(mean_iou, 3), "seconds": round(time.time() - started)}
+            print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
