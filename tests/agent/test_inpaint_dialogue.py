@@ -30,7 +30,7 @@ from regionreasoner.core.geometry import Box, Point
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.masks import Rle, encode_rle
 from regionreasoner.core.types import ProblemKind, TurnStatus
-from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest
+from regionreasoner.policies.scripted import PiecePolicy
 
 FRAME = FixedResizeFrame(840, 840)
 SIZE = (640, 480)
@@ -205,30 +205,6 @@ def test_the_same_dialogue_with_the_real_tiny_generator(
     assert (after[mask] != before[mask]).any()
 
 
-class PiecePolicy(Policy):
-    """An explicit fake policy: one scripted piece per request (the agent's tool responses need not be scripted)."""
-
-    name = "pieces"
-    prompt_template = "regionreasoner-eval"
-
-    def __init__(self, turns: Sequence[Sequence[str]]) -> None:
-        self.frame = FRAME
-        self.turns = [list(t) for t in turns]
-        self.requests: list[PolicyRequest] = []
-        self._turn, self._piece = -1, 0
-
-    def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
-        self.requests.append(request)
-        if request.assistant_prefix == "":
-            self._turn, self._piece = self._turn + 1, 0
-        text = self.turns[self._turn][self._piece]
-        self._piece += 1
-        return Completion(text=text, finish_reason="stop", prompt_tokens=1, generated_tokens=1)
-
-    def complete_batch(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
-        return [self.complete(r) for r in requests]
-
-
 def test_bad_calls_are_observations_and_generate_starts_a_version_without_parent(scene: Any, tmp_path: Path) -> None:
     image, objects = scene
     ball = objects["red ball"]
@@ -256,7 +232,9 @@ def test_bad_calls_are_observations_and_generate_starts_a_version_without_parent
         ],
     ]
     fake = PaintRed()
-    agent = RegionAgent(PiecePolicy(turns), memory=f"sqlite:///{tmp_path}/m.db", generator=fake, max_tool_iterations=5)
+    agent = RegionAgent(
+        PiecePolicy(turns, frame=FRAME), memory=f"sqlite:///{tmp_path}/m.db", generator=fake, max_tool_iterations=5
+    )
     try:
         dlg = agent.dialogue(image.image)
         t1, t2, t3 = (dlg.ask(q) for q in ["Find the ball.", "Draw something new.", "Now repaint the ball."])

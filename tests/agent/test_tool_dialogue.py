@@ -31,8 +31,8 @@ from regionreasoner.core.frames import FixedResizeFrame
 from regionreasoner.core.images import LoadedImage
 from regionreasoner.core.masks import decode_rle
 from regionreasoner.core.types import ProblemKind, TurnStatus
-from regionreasoner.policies.base import Completion, DeltaCallback, Policy, PolicyRequest
 from regionreasoner.policies.constraints import GrammarCache, TurnMachine
+from regionreasoner.policies.scripted import PiecePolicy
 from regionreasoner.tools.base import Detection
 from regionreasoner.tools.segment import Sam2Segmenter
 
@@ -83,39 +83,6 @@ TURNS: list[list[str]] = [
 QUESTIONS = ["Find the red ball.", "Zoom into R1 and find the box right of it.", "Find the sun."]
 
 
-class PiecePolicy(Policy):
-    """An explicit fake policy: serves the next scripted piece per request and records every request.
-
-    Each turn is a list of pieces; a request with an empty prefix starts the next turn.  The prefix must end with the
-    piece served last, or with a tool response after it (the agent appends those), so a misplaced piece fails.
-    """
-
-    name = "pieces"
-    prompt_template = "regionreasoner-eval"
-
-    def __init__(self, turns: Sequence[Sequence[str]]) -> None:
-        self.frame = FRAME
-        self.turns = [list(t) for t in turns]
-        self.requests: list[PolicyRequest] = []
-        self._turn = -1
-        self._piece = 0
-
-    def complete(self, request: PolicyRequest, *, on_delta: DeltaCallback | None = None) -> Completion:
-        self.requests.append(request)
-        if request.assistant_prefix == "":
-            self._turn, self._piece = self._turn + 1, 0
-        pieces = self.turns[self._turn]
-        if self._piece:
-            last = pieces[self._piece - 1]
-            assert request.assistant_prefix.endswith(last) or "</tool_response>" in request.assistant_prefix[-300:]
-        text = pieces[self._piece]
-        self._piece += 1
-        return Completion(text=text, finish_reason="stop", prompt_tokens=1, generated_tokens=len(text.split()))
-
-    def complete_batch(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
-        return [self.complete(r) for r in requests]
-
-
 class FixedDetector:
     """An explicit fake Detector: the demo scene's true boxes for the phrases it knows."""
 
@@ -146,7 +113,7 @@ def test_three_turns_call_detect_and_zoom_under_the_grammar_and_store_sam2_masks
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    detector, policy = FixedDetector(), PiecePolicy(TURNS)
+    detector, policy = FixedDetector(), PiecePolicy(TURNS, frame=FRAME)
     segmenter = Sam2Segmenter(tiny_sam2)
     agent = RegionAgent(
         policy,
