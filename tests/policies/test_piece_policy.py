@@ -28,4 +28,4 @@ def test_pieces_are_served_in_order_and_out_of_step_prefixes_fail() -> None:
 
 def test_a_flat_list_is_refused() -> None:
     with pytest.raises(ConfigError, match="list of pieces"):
-        PiecePolicy(["<scene> a </scene>"])  # type: ignore[list-item]
+        PiecePolicy(["<scene> a </scene>"])
