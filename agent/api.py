@@ -130,16 +130,24 @@ class RegionAgent:
         return cls(policy, **kwargs)
 
     def dialogue(
-        self, image: ImageSource | None = None, *, id: str | None = None, title: str | None = None
+        self,
+        image: ImageSource | None = None,
+        *,
+        id: str | None = None,
+        title: str | None = None,
+        owner: str | None = None,
     ) -> DialogueSession:
-        """Start a dialogue about ``image``, or continue dialogue ``id`` (its image comes from memory)."""
+        """Start a dialogue about ``image``, or continue dialogue ``id`` (its image comes from memory).
+
+        ``owner`` (a principal name, as the HTTP server derives from a token) is stored with a new dialogue.
+        """
         if image is None and id is None:
             raise InputError("agent.dialogue() needs an image to start one, or id=... to continue one")
         if image is None:
             assert id is not None
             return DialogueSession(self, self.memory.dialogue(id).id)
         info = self.memory.put_image(image)
-        return DialogueSession(self, self.memory.create_dialogue(info.hash, id=id, title=title).id)
+        return DialogueSession(self, self.memory.create_dialogue(info.hash, id=id, title=title, owner=owner).id)
 
     def close(self) -> None:
         """Close the memory and the policy."""
@@ -239,6 +247,12 @@ class DialogueSession:
     def versions(self) -> list[ImageVersion]:
         """The dialogue's image versions, 0 (the image it started on) first; later turns run on the newest."""
         return self.agent.memory.versions(self.id)
+
+    def inpaint(self, region: str, prompt: str, *, seed: int | None = None) -> ImageVersion:
+        """Repaint ``region`` of the newest image after ``prompt`` with the agent's generator; the new version."""
+        from regionreasoner.agent.edit import inpaint_region
+
+        return inpaint_region(self.agent, self.id, region, prompt, seed=seed)
 
     def image(self, *, version: int | None = None) -> Image.Image:
         """Image version ``version`` (default: the newest, which the next turn runs on)."""

@@ -1,4 +1,4 @@
-"""The ``regionreasoner`` command: ``demo``, ``chat``, ``generate``, ``inpaint``, ``db upgrade``, ``db current``."""
+"""The ``regionreasoner`` command: demo, chat, generate, inpaint, serve, ui, ``db upgrade``, ``db current``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from regionreasoner.agent.cli_args import (
     run_command,
 )
 from regionreasoner.agent.cli_generate import add_generate_commands
+from regionreasoner.agent.cli_serve import add_serve_commands
 from regionreasoner.core.errors import RegionReasonerError
 
 __all__ = ["main"]
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tool_arguments(chat)
     chat.set_defaults(func=_cmd_chat)
     add_generate_commands(sub)
+    add_serve_commands(sub)
     db = sub.add_parser("db", help="region-memory database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     for name, text in [("upgrade", "apply migrations up to the newest"), ("current", "print the applied revision")]:

@@ -317,6 +317,11 @@ class Dialogue(BaseModel):
     image: ImageHash = Field(description="the image the dialogue started on")
     created_at: datetime
     title: str | None = None
+    owner: str | None = Field(
+        default=None,
+        description="who may read and write it: a principal name the server derives from an auth token; "
+        "None: no owner (in-process use)",
+    )
     turns: list[Turn] = Field(default_factory=list)
 
     @property

@@ -63,7 +63,7 @@ COMMON_TURN_FIELDS = tuple(name for name in TurnDraft.model_fields if name not i
 """Fields a TurnDraft and a Turn share (question, sections, citations, ..., key)."""
 
 IMAGE_COLUMNS = (ImageRow.hash, ImageRow.width, ImageRow.height, ImageRow.parent_hash, ImageRow.created_at)
-DIALOGUE_COLUMNS = (DialogueRow.id, DialogueRow.image_hash, DialogueRow.title, DialogueRow.created_at)
+DIALOGUE_COLUMNS = tuple(DialogueRow.__table__.c)
 TURN_COLUMNS = tuple(TurnRow.__table__.c)
 REGION_COLUMNS = (*RegionRow.__table__.c, TurnRow.turn_index)
 """Region columns plus the index of the turn that found it (select them joined with ``turns``)."""
@@ -349,5 +349,6 @@ def dialogue_from_row(row: AnyRow, turns: Sequence[Turn]) -> Dialogue:
         image=row.image_hash,
         created_at=as_utc(row.created_at),
         title=row.title,
+        owner=row.owner,
         turns=list(turns),
     )

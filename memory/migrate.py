@@ -36,7 +36,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest revision in ``migrations/versions`` (a test checks it against Alembic's own view)."""
 
 VERSION_TABLE = "memory_alembic_version"

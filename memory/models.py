@@ -62,7 +62,11 @@ class ImageRow(Base):
 
 
 class DialogueRow(Base):
-    """A dialogue about one image (the image it started on)."""
+    """A dialogue about one image (the image it started on).
+
+    ``owner``: the principal that may read and write it (the server derives it from an auth token); NULL: no
+    owner (in-process use, and every dialogue stored before revision 0003).
+    """
 
     __tablename__ = "dialogues"
 
@@ -70,6 +74,7 @@ class DialogueRow(Base):
     image_hash: Mapped[str] = mapped_column(HASH, ForeignKey("images.hash"), index=True)
     title: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    owner: Mapped[str | None] = mapped_column(String(128), index=True)
 
 
 class TurnRow(Base):

@@ -31,6 +31,7 @@ __all__ = [
     "REGION_BY_NUMBER",
     "dialogue_exists",
     "dialogue_not_found",
+    "dialogue_owner",
     "get_region",
     "latest_image",
     "latest_version",
@@ -106,6 +107,14 @@ def versions_of(conn: Connection, dialogue_id: str) -> list[ImageVersion]:
 def dialogue_exists(conn: Connection, dialogue_id: str) -> bool:
     """True when a dialogue with this id is stored."""
     return conn.execute(select(DialogueRow.id).where(DialogueRow.id == dialogue_id)).first() is not None
+
+
+def dialogue_owner(conn: Connection, dialogue_id: str) -> str | None:
+    """The owner of a dialogue (None: it has none): one SELECT by primary key; DialogueNotFoundError when unknown."""
+    row = conn.execute(select(DialogueRow.owner).where(DialogueRow.id == dialogue_id)).first()
+    if row is None:
+        raise dialogue_not_found(dialogue_id)
+    return row[0]
 
 
 def region_count(conn: Connection, dialogue_id: str) -> int:

@@ -15,23 +15,16 @@ and idempotency rules: docs/memory.md.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import random
-import re
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from regionreasoner.core.errors import ImageNotFoundError, InputError, StorageError
+from regionreasoner.core.errors import ImageNotFoundError, InputError
 from regionreasoner.core.images import ImageSource, LoadedImage, load_image
 from regionreasoner.core.types import (
     REGION_ID_PATTERN,
@@ -45,23 +38,16 @@ from regionreasoner.core.types import (
     is_image_hash,
 )
 from regionreasoner.memory import append as _append
+from regionreasoner.memory import dialogues as _dialogues
 from regionreasoner.memory.blobs import ImageStore, check_hash
-from regionreasoner.memory.convert import DIALOGUE_COLUMNS, IMAGE_COLUMNS, image_from_row, image_values
-from regionreasoner.memory.engine import (
-    Begin,
-    connect,
-    default_image_dir,
-    is_memory_sqlite,
-    make_engine,
-    normalize_url,
-    storage_error,
-)
-from regionreasoner.memory.migrate import HEAD_REVISION, current_revision, upgrade_engine
-from regionreasoner.memory.models import DialogueRow, ImageRow, ImageVersionRow, RegionRow, TurnRow
+from regionreasoner.memory.convert import DIALOGUE_COLUMNS, IMAGE_COLUMNS, image_from_row
+from regionreasoner.memory.engine import Begin, default_image_dir, normalize_url
+from regionreasoner.memory.models import DialogueRow, ImageRow, RegionRow, TurnRow
 from regionreasoner.memory.reads import (
     MAX_REGION_NUMBER,
     dialogue_exists,
     dialogue_not_found,
+    dialogue_owner,
     get_region,
     latest_image,
     load_dialogues,
@@ -71,18 +57,11 @@ from regionreasoner.memory.reads import (
     turn_not_found,
     versions_of,
 )
+from regionreasoner.memory.transactions import MAX_ATTEMPTS, Database
 
 __all__ = ["MAX_ATTEMPTS", "RegionMemory"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-MAX_ATTEMPTS = 5
-"""How often a write transaction is tried when it collides with a concurrent writer (unique violation,
-Postgres serialization failure or deadlock)."""
-
-_DIALOGUE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 class RegionMemory:
@@ -106,18 +85,7 @@ class RegionMemory:
     ) -> None:
         self.url = normalize_url(url)
         self.images = ImageStore(image_dir if image_dir is not None else default_image_dir(self.url))
-        self._engine = make_engine(self.url, echo=echo)
-        # In-memory SQLite is one shared connection: serialise every use of it.
-        self._lock: threading.RLock | None = threading.RLock() if is_memory_sqlite(self.url) else None
-        self._closed = False
-        try:
-            if migrate:
-                upgrade_engine(self._engine)
-            else:
-                self._check_schema()
-        except BaseException:
-            self._engine.dispose()
-            raise
+        self._db = Database(self.url, migrate=migrate, echo=echo)
         log.debug("opened %r", self)
 
     def __repr__(self) -> str:
@@ -133,8 +101,7 @@ class RegionMemory:
 
     def close(self) -> None:
         """Close every database connection; the instance cannot be used afterwards."""
-        self._closed = True
-        self._engine.dispose()
+        self._db.close()
 
     # ------------------------------------------------------------------ images
 
@@ -174,7 +141,7 @@ class RegionMemory:
             )
             return info
 
-        return self._write(write)
+        return self._db.write(write)
 
     def image_info(self, image_hash: str) -> ImageInfo:
         """Size, parent and creation time of a stored image; ImageNotFoundError when unknown."""
@@ -190,44 +157,38 @@ class RegionMemory:
 
     # --------------------------------------------------------------- dialogues
 
-    def create_dialogue(self, image: ImageSource, *, id: str | None = None, title: str | None = None) -> Dialogue:
+    def create_dialogue(
+        self, image: ImageSource, *, id: str | None = None, title: str | None = None, owner: str | None = None
+    ) -> Dialogue:
         """Start a dialogue about ``image`` and return it (without turns).
 
         ``image``: the hash of a stored image, or anything :func:`~regionreasoner.core.images.load_image`
         accepts (it is stored first).  ``id``: 1-128 characters of ``A-Z a-z 0-9 _ . : -`` (default: a random
-        uuid4 hex).  Creating a dialogue whose id exists returns the stored one when it is about the same image,
-        and raises InputError otherwise.
+        uuid4 hex).  ``owner``: the principal that may read and write it, 1-128 characters (the server passes the
+        name it derives from an auth token; None: no owner).  Creating a dialogue whose id exists returns the
+        stored one when it has the same owner and is about the same image; otherwise InputError, and for another
+        owner's id one that does not say it exists ("is taken"), raised before the image is stored.
         """
-        if id is not None and (not isinstance(id, str) or _DIALOGUE_ID.fullmatch(id) is None):
-            raise InputError(
-                f"dialogue id {id!r} is not allowed",
-                hint="use 1 to 128 characters of letters, digits, '_', '.', ':' and '-', or omit id for a random one",
-            )
+        _dialogues.check_owner(owner)
+        if id is not None:
+            _dialogues.check_dialogue_id(id)
+            with self._db.read(Begin.NONE) as conn:  # another owner's id: refused before the image is stored
+                _dialogues.check_not_taken(conn, id, owner)
         dialogue_id = id if id is not None else uuid.uuid4().hex
         image_hash = self._resolve_image(image)
+        return self._db.write(lambda conn: _dialogues.create(conn, dialogue_id, image_hash, title=title, owner=owner))
 
-        def write(conn: Connection) -> Dialogue:
-            row = conn.execute(select(*DIALOGUE_COLUMNS).where(DialogueRow.id == dialogue_id)).first()
-            if row is not None:
-                if row.image_hash != image_hash:
-                    raise InputError(
-                        f"dialogue {dialogue_id!r} already exists, about image {row.image_hash[:12]}...",
-                        hint="pick another id, or continue that dialogue with its own image",
-                    )
-                return load_dialogues(conn, [row])[0]
-            created_at = _now()
-            conn.execute(
-                insert(DialogueRow).values(id=dialogue_id, image_hash=image_hash, title=title, created_at=created_at)
-            )
-            start = image_values(image_hash, dialogue_id=dialogue_id, number=0, turn_id=None)
-            conn.execute(insert(ImageVersionRow).values(**start, created_at=created_at))
-            return Dialogue(id=dialogue_id, image=image_hash, created_at=created_at, title=title)
+    def dialogue_owner(self, dialogue_id: str) -> str | None:
+        """Who owns a dialogue (None: nobody), for a server's ownership checks; DialogueNotFoundError when unknown.
 
-        return self._write(write)
+        One SELECT by primary key; the turns are not read.
+        """
+        with self._db.read(Begin.NONE) as conn:
+            return dialogue_owner(conn, dialogue_id)
 
     def dialogue(self, dialogue_id: str) -> Dialogue:
         """A dialogue with all its turns in order and their regions; DialogueNotFoundError when unknown."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(select(*DIALOGUE_COLUMNS).where(DialogueRow.id == dialogue_id)).all()
             if not rows:
                 raise dialogue_not_found(dialogue_id)
@@ -235,12 +196,12 @@ class RegionMemory:
 
     def latest_image(self, dialogue_id: str) -> str:
         """The hash of the dialogue's newest image version, which its next turn runs on, in one query."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             return latest_image(conn, dialogue_id)
 
     def versions(self, dialogue_id: str) -> list[ImageVersion]:
         """The image versions of a dialogue, 0 (its starting image) first; DialogueNotFoundError when unknown."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             return versions_of(conn, dialogue_id)
 
     def add_version(self, dialogue_id: str, version: VersionDraft) -> ImageVersion:
@@ -250,19 +211,15 @@ class RegionMemory:
         """
         if not isinstance(version, VersionDraft):
             raise InputError(f"version is a {type(version).__name__}", hint="pass a VersionDraft(image=..., tool=...)")
-        return self._write(lambda conn: _append.add_version(conn, dialogue_id, version))
+        return self._db.write(lambda conn: _append.add_version(conn, dialogue_id, version))
 
-    def list_dialogues(self, limit: int = 50, offset: int = 0) -> list[Dialogue]:
-        """Dialogues, newest first, with their turns; ``limit`` 1..1000, ``offset`` >= 0."""
-        if not 1 <= limit <= 1000 or offset < 0:
-            raise InputError(f"limit={limit}, offset={offset}", hint="use 1 <= limit <= 1000 and offset >= 0")
-        stmt = (
-            select(*DIALOGUE_COLUMNS)
-            .order_by(DialogueRow.created_at.desc(), DialogueRow.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        with self._read() as conn:
+    def list_dialogues(self, limit: int = 50, offset: int = 0, *, owner: str | None = None) -> list[Dialogue]:
+        """Dialogues, newest first, with their turns; ``limit`` 1..1000, ``offset`` >= 0.
+
+        ``owner``: a principal name: only its dialogues; None (the default): every dialogue, whoever owns it.
+        """
+        stmt = _dialogues.list_statement(limit, offset, owner)
+        with self._db.read() as conn:
             return load_dialogues(conn, conn.execute(stmt).all())
 
     def delete_dialogue(self, dialogue_id: str) -> None:
@@ -272,7 +229,7 @@ class RegionMemory:
             if conn.execute(delete(DialogueRow).where(DialogueRow.id == dialogue_id)).rowcount == 0:
                 raise dialogue_not_found(dialogue_id)
 
-        self._write(write)
+        self._db.write(write)
 
     # ------------------------------------------------------------------- turns
 
@@ -306,15 +263,15 @@ class RegionMemory:
             if int(name[1:]) > MAX_REGION_NUMBER
         ]
         if past:  # never sent to the database (SQLite raised OverflowError past 2**63 - 1)
-            with self._read() as conn:
+            with self._db.read() as conn:
                 if not dialogue_exists(conn, dialogue_id):
                     raise dialogue_not_found(dialogue_id)
                 raise _append.region_not_found(dialogue_id, past[0], region_count(conn, dialogue_id))
-        return self._write(lambda conn: _append.append_drafts(conn, dialogue_id, drafts))
+        return self._db.write(lambda conn: _append.append_drafts(conn, dialogue_id, drafts))
 
     def turns(self, dialogue_id: str) -> list[Turn]:
         """The turns of a dialogue in order; DialogueNotFoundError when unknown."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             found = load_turns(conn, TurnRow.dialogue_id == dialogue_id)
             if not found and not dialogue_exists(conn, dialogue_id):
                 raise dialogue_not_found(dialogue_id)
@@ -325,13 +282,13 @@ class RegionMemory:
 
         One indexed query (the ``(dialogue_id, key)`` unique constraint), whatever the dialogue's length.
         """
-        with self._read() as conn:
+        with self._db.read() as conn:
             found = load_turns(conn, (TurnRow.dialogue_id == dialogue_id) & (TurnRow.key == key))
             return found[0] if found else None
 
     def turn(self, dialogue_id: str, index: int) -> Turn:
         """Turn ``index`` (0-based) of a dialogue; DialogueNotFoundError, or NotFoundError for a missing index."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             found = load_turns(conn, (TurnRow.dialogue_id == dialogue_id) & (TurnRow.turn_index == index))
             if found:
                 return found[0]
@@ -353,18 +310,18 @@ class RegionMemory:
         # A name longer than MAX_REGION_NUMBER's digits names no region: no int() of thousands of digits (Python's
         # int-string limit) and no number past the column's range is sent to the database.
         if m is not None and len(m[1]) <= len(str(MAX_REGION_NUMBER)):
-            with self._read(Begin.NONE) as conn:
+            with self._db.read(Begin.NONE) as conn:
                 found = get_region(conn, dialogue_id, int(m[1]))
             if found is not None:
                 return found
-        with self._read() as conn:
+        with self._db.read() as conn:
             if not dialogue_exists(conn, dialogue_id):
                 raise dialogue_not_found(dialogue_id)
             raise _append.region_not_found(dialogue_id, region_id, region_count(conn, dialogue_id))
 
     def regions(self, dialogue_id: str) -> list[Region]:
         """Every region of a dialogue, R1 first; DialogueNotFoundError when unknown."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             found = load_regions(conn, RegionRow.dialogue_id == dialogue_id)
             if not found and not dialogue_exists(conn, dialogue_id):
                 raise dialogue_not_found(dialogue_id)
@@ -376,7 +333,7 @@ class RegionMemory:
         ImageNotFoundError when no such image is stored (an image without regions gives an empty list).
         """
         check_hash(image_hash)
-        with self._read() as conn:
+        with self._db.read() as conn:
             found = load_regions(conn, RegionRow.image_hash == image_hash)
         if not found:
             self.image_info(image_hash)
@@ -385,7 +342,7 @@ class RegionMemory:
     # ---------------------------------------------------------------- plumbing
 
     def _image_row(self, image_hash: str) -> ImageInfo | None:
-        with self._read(Begin.NONE) as conn:
+        with self._db.read(Begin.NONE) as conn:
             row = conn.execute(select(*IMAGE_COLUMNS).where(ImageRow.hash == image_hash)).first()
         return None if row is None else image_from_row(row)
 
@@ -398,60 +355,6 @@ class RegionMemory:
                     f"no stored image {image[:12]}...", hint="store it with put_image(), or pass the image itself"
                 )
         return self.put_image(image).hash
-
-    def _check_schema(self) -> None:
-        with self._read() as conn:
-            now = current_revision(conn)
-        if now != HEAD_REVISION:
-            where = self.url.render_as_string(hide_password=True)
-            raise StorageError(
-                f"the database {where} is at schema revision {now or '(none)'}, this version needs {HEAD_REVISION}",
-                hint=f"run `regionreasoner db upgrade --url {where}`, or open it with migrate=True",
-            )
-
-    def _guard(self) -> contextlib.AbstractContextManager[object]:
-        if self._closed:
-            raise StorageError("this RegionMemory is closed", hint="open a new RegionMemory(url)")
-        return self._lock if self._lock is not None else contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def _read(self, begin: Begin = Begin.DEFERRED) -> Iterator[Connection]:
-        """A read connection; ``Begin.DEFERRED`` gives several statements one snapshot on SQLite."""
-        with self._guard():
-            try:
-                with connect(self._engine, begin) as conn:
-                    yield conn
-            except SQLAlchemyError as exc:
-                raise storage_error(exc, self.url) from exc
-
-    def _write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one write transaction, retried when it collides with a concurrent writer."""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                with self._guard(), connect(self._engine, Begin.IMMEDIATE) as conn, conn.begin():
-                    return fn(conn)
-            except (IntegrityError, OperationalError) as exc:
-                if not _is_collision(exc):
-                    raise storage_error(exc, self.url) from exc
-                if attempt == MAX_ATTEMPTS:
-                    raise StorageError(
-                        f"gave up after {MAX_ATTEMPTS} attempts: concurrent writers kept taking "
-                        f"the same ids ({exc.orig})",
-                        hint="retry the call; if it keeps failing, report it with the database URL and versions",
-                    ) from exc
-                log.info("write collided with a concurrent writer (attempt %d): %s; retrying", attempt, exc.orig)
-                time.sleep(random.uniform(0.0, 0.005 * 2**attempt))
-            except SQLAlchemyError as exc:
-                raise storage_error(exc, self.url) from exc
-        raise AssertionError("unreachable")
-
-
-def _is_collision(exc: IntegrityError | OperationalError) -> bool:
-    """True for a unique violation or a Postgres serialization failure / deadlock: worth retrying."""
-    code = getattr(exc.orig, "sqlstate", None)
-    if code is not None:
-        return code in ("23505", "40001", "40P01")
-    return isinstance(exc, IntegrityError) and "UNIQUE constraint failed" in str(exc.orig)
 
 
 def _now() -> datetime:

@@ -26,7 +26,10 @@ class ScriptedPolicy(Policy):
     """Replays ``turns`` (one full assistant message per turn) in order.
 
     ``frame`` is the frame the scripted coordinates are written in (default 840x840, as RegionReasoner).  Token
-    counts are whitespace-separated words (there is no tokenizer).  ``requests`` records every request served.
+    counts are whitespace-separated words (there is no tokenizer).  ``requests`` records every request served
+    (the last 10000 when ``repeat``).  ``repeat=True`` starts over after the last turn, for load tests and servers
+    whose turns come from many dialogues at once; concurrent turns may then interleave, which is only safe when the
+    texts they can draw share their prefixes (use one text, or texts of the same sections).
     """
 
     def __init__(
@@ -36,10 +39,14 @@ class ScriptedPolicy(Policy):
         frame: Frame | str | None = None,
         name: str = "scripted",
         prompt_template: str = "regionreasoner-eval",
+        repeat: bool = False,
     ) -> None:
         if isinstance(turns, str):
             raise ConfigError("ScriptedPolicy takes a list of turn texts, not one string", hint="wrap it: [text]")
+        if repeat and not turns:
+            raise ConfigError("ScriptedPolicy(repeat=True) needs at least one turn text", hint="pass [text, ...]")
         self.turns = list(turns)
+        self.repeat = repeat
         self.frame = frame_from_spec(frame) if isinstance(frame, str) else frame or FixedResizeFrame(840, 840)
         self.name = name
         self.prompt_template = prompt_template
@@ -56,6 +63,9 @@ class ScriptedPolicy(Policy):
     def _serve(self, request: PolicyRequest) -> Completion:
         prefix = request.assistant_prefix
         if prefix == "":
+            if self._next >= len(self.turns) and self.repeat:
+                self._next = 0
+                del self.requests[:-10000]
             if self._next >= len(self.turns):
                 raise PolicyError(
                     f"ScriptedPolicy has no turn left (all {len(self.turns)} were served)",

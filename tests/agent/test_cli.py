@@ -82,9 +82,9 @@ def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["db", "current", "--url", url]) == 0
     assert json.loads(capsys.readouterr().out)["revision"] is None
     assert main(["db", "upgrade", "--url", url]) == 0
-    assert json.loads(capsys.readouterr().out)["revision"] == "0002"
+    assert json.loads(capsys.readouterr().out)["revision"] == "0003"
     assert main(["db", "current", "--url", url]) == 0
-    assert json.loads(capsys.readouterr().out)["revision"] == "0002"
+    assert json.loads(capsys.readouterr().out)["revision"] == "0003"
 
 
 def test_errors_become_exit_status_2(capsys: pytest.CaptureFixture[str]) -> None:

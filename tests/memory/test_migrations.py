@@ -113,7 +113,7 @@ def test_concurrent_upgrades_of_a_fresh_database(memory_url: str) -> None:
 
 
 def test_migrate_false_refuses_a_database_without_the_schema(memory_url: str, tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match=r"schema revision \(none\), this version needs 0002") as info:
+    with pytest.raises(StorageError, match=rf"schema revision \(none\), this version needs {HEAD_REVISION}") as info:
         RegionMemory(memory_url, image_dir=tmp_path, migrate=False)
     assert "regionreasoner db upgrade" in str(info.value)
 

@@ -280,9 +280,10 @@ def _citation(region: str) -> Citation:
 def test_memory_maps_every_field_of_the_core_types() -> None:
     """A field added to a core type must get a column (models.py, convert.py) before this list is updated."""
     from regionreasoner.core.types import Citation as C
-    from regionreasoner.core.types import ImageVersion, Region, Turn, VersionDraft
+    from regionreasoner.core.types import Dialogue, ImageVersion, Region, Turn, VersionDraft
 
     mapped = {
+        Dialogue: {"created_at", "id", "image", "owner", "title", "turns"},
         TurnDraft: {"citations", "frame", "image", "index", "key", "model", "problems", "question", "raw_text"}
         | {"referenced", "regions", "rendered_question", "sections", "status", "trace_id", "usage", "versions"},
         Turn: {"citations", "created_at", "dialogue_id", "frame", "image", "index", "key", "model", "problems"}
