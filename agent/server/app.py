@@ -97,6 +97,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gate.draining = False  # an app served again after a shutdown (tests, embedding apps) takes turns again
         yield
         drained = await gate.drain(settings.shutdown_grace_s)
         if not drained:
@@ -123,6 +124,7 @@ def create_app(
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
             defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = defs
+            _absent_not_null(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -212,6 +214,25 @@ def create_app(
         )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """An optional query parameter is absent, never ``null``: drop the null branch FastAPI writes for ``X | None``.
+
+    A query string cannot carry JSON null (``?turn=null`` is the text "null"), so documenting it would invite
+    clients, and fuzzers, to send a value no route accepts.
+    """
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                options = parameter.get("schema", {}).get("anyOf")
+                if parameter.get("in") == "query" and options:
+                    kept = [o for o in options if o.get("type") != "null"]
+                    if len(kept) == 1:
+                        parameter["schema"] = {
+                            **{k: v for k, v in parameter["schema"].items() if k != "anyOf"},
+                            **kept[0],
+                        }
 
 
 def _mount_ui(app: FastAPI) -> None:

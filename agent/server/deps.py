@@ -15,7 +15,7 @@ from regionreasoner.agent.server.metrics import Metrics
 from regionreasoner.agent.server.problems import AuthError, ServerError
 from regionreasoner.agent.server.settings import ServeSettings
 from regionreasoner.agent.server.spans import SpanBuffer
-from regionreasoner.core.errors import DialogueNotFoundError
+from regionreasoner.core.errors import DialogueNotFoundError, InputError
 from regionreasoner.core.images import load_image
 from regionreasoner.core.types import is_image_hash
 
@@ -107,5 +107,19 @@ def server_state(request: Request) -> ServerState:
 
 
 def principal(request: Request) -> str:
-    """The caller's principal (dependency of every /v1 route)."""
-    return server_state(request).principal_for(request.headers.get("authorization"))
+    """The caller's principal (dependency of every /v1 route); also refuses query parameters the route lacks."""
+    who = server_state(request).principal_for(request.headers.get("authorization"))
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is not None:
+        # A misspelt parameter (?turns=1 for ?turn=1) would otherwise be ignored silently and answer something else.
+        known = {p.alias for p in dependant.query_params} | {
+            p.alias for d in dependant.dependencies for p in d.query_params
+        }
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise InputError(
+                f"unknown query parameter {unknown[0][:40]!r}",
+                hint=f"this route takes {sorted(known) or 'no query parameters'}",
+            )
+    return who

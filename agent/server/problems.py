@@ -115,6 +115,7 @@ PROBLEM_CONTENT: dict[str, Any] = {PROBLEM_MEDIA: {"schema": {"$ref": "#/compone
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": PROBLEM_CONTENT}
     for status, text in [
+        (400, "a malformed request (e.g. broken multipart data)"),
         (401, "no or unknown bearer token"),
         (403, "an image path outside the server's image roots"),
         (404, "no such dialogue (or not yours), turn, region or version"),

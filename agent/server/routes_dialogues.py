@@ -56,7 +56,7 @@ def create_dialogue(body: CreateDialogue, rr: State, who: Who) -> Dialogue:
     return _create(rr, who, rr.image_hash(body.image), body.title, body.id)
 
 
-@router.post("/dialogues/upload", status_code=201, response_model=Dialogue, summary="start a dialogue (image uploaded)")
+@router.post("/upload", status_code=201, response_model=Dialogue, summary="start a dialogue (image uploaded)")
 def upload_dialogue(
     rr: State,
     who: Who,

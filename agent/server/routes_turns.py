@@ -114,7 +114,7 @@ def _event(item: StreamEvent) -> ServerSentEvent:
 
 
 @router.post(
-    "/dialogues/{dialogue_id}/turns/stream",
+    "/dialogues/{dialogue_id}/turns:stream",
     summary="ask a question (server-sent events)",
     responses={200: {"content": {"text/event-stream": {}}, "description": "delta, node, turn and error events"}},
 )

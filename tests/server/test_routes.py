@@ -72,7 +72,7 @@ def test_trace_route_and_propagated_context(client: TestClient) -> None:
 def test_streamed_turn_sends_deltas_then_the_turn(client: TestClient) -> None:
     d = _start(client)
     with client.stream(
-        "POST", f"/v1/dialogues/{d}/turns/stream", json={"question": "right of bbox=[1, 1, 9, 9]"}, headers=auth(ALICE)
+        "POST", f"/v1/dialogues/{d}/turns:stream", json={"question": "right of bbox=[1, 1, 9, 9]"}, headers=auth(ALICE)
     ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events: list[tuple[str, str]] = []
@@ -124,5 +124,5 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
 def test_openapi_schema_lists_the_routes(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     paths = set(schema["paths"])
-    assert {"/v1/dialogues", "/v1/dialogues/{dialogue_id}/turns", "/v1/dialogues/{dialogue_id}/turns/stream"} <= paths
+    assert {"/v1/dialogues", "/v1/dialogues/{dialogue_id}/turns", "/v1/dialogues/{dialogue_id}/turns:stream"} <= paths
     assert "Problem" in schema["components"]["schemas"]

@@ -59,7 +59,7 @@ def test_a_token_cannot_read_or_write_another_tokens_dialogue(client: TestClient
     assert (
         client.post(f"/v1/dialogues/{d}/turns", json={"question": "next to R1"}, headers=auth(BOB)).status_code == 404
     )
-    with client.stream("POST", f"/v1/dialogues/{d}/turns/stream", json={"question": "x R1"}, headers=auth(BOB)) as r:
+    with client.stream("POST", f"/v1/dialogues/{d}/turns:stream", json={"question": "x R1"}, headers=auth(BOB)) as r:
         assert r.status_code == 404
     inpaint = {"region": "R1", "prompt": "a star"}
     assert client.post(f"/v1/dialogues/{d}/inpaint", json=inpaint, headers=auth(BOB)).status_code == 404
@@ -93,10 +93,10 @@ def test_oversized_bodies_bombs_and_outside_paths_are_refused_and_nothing_is_sto
         big = png_data_url()[:22] + "A" * 300_000
         r = client.post("/v1/dialogues", json={"image": big}, headers=auth(ALICE))
         assert r.status_code == 413 and r.json()["kind"] == "BodyTooLargeError"
-        r = client.post("/v1/dialogues/upload", files={"file": ("x.png", b"\0" * 300_000)}, headers=auth(ALICE))
+        r = client.post("/v1/upload", files={"file": ("x.png", b"\0" * 300_000)}, headers=auth(ALICE))
         assert r.status_code == 413
         bomb = _png_claiming(50_000, 50_000)
-        r = client.post("/v1/dialogues/upload", files={"file": ("bomb.png", bomb, "image/png")}, headers=auth(ALICE))
+        r = client.post("/v1/upload", files={"file": ("bomb.png", bomb, "image/png")}, headers=auth(ALICE))
         assert r.status_code == 413 and r.json()["kind"] == "ImageTooLargeError", r.text
         url = "data:image/png;base64," + base64.b64encode(bomb).decode()
         assert client.post("/v1/dialogues", json={"image": url}, headers=auth(ALICE)).status_code == 413
@@ -107,14 +107,14 @@ def test_oversized_bodies_bombs_and_outside_paths_are_refused_and_nothing_is_sto
         assert (
             client.post("/v1/dialogues", json={"image": str(root / "link.png")}, headers=auth(ALICE)).status_code == 403
         )
-        r = client.post("/v1/dialogues/upload", files={"file": ("x.txt", b"not an image")}, headers=auth(ALICE))
+        r = client.post("/v1/upload", files={"file": ("x.txt", b"not an image")}, headers=auth(ALICE))
         assert r.status_code == 422 and r.json()["kind"] == "ImageDecodeError"
         assert _stored(made) == (0, 0)  # nothing refused reached the memory
         ok = client.post("/v1/dialogues", json={"image": str(root / "ok.png")}, headers=auth(ALICE))
         assert ok.status_code == 201
         buffer = io.BytesIO()
         Image.new("RGB", (32, 32), "red").save(buffer, format="PNG")
-        up = client.post("/v1/dialogues/upload", files={"file": ("r.png", buffer.getvalue())}, headers=auth(ALICE))
+        up = client.post("/v1/upload", files={"file": ("r.png", buffer.getvalue())}, headers=auth(ALICE))
         assert up.status_code == 201
         assert _stored(made) == (2, 2)
 
