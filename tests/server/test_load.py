@@ -87,3 +87,42 @@ def test_shutdown_lets_the_turn_in_flight_finish_and_be_stored(
     assert result["r"].status_code == 200
     assert len(made.agent.memory.turns(d)) == 1
     assert made.app.state.rr.gate.draining
+
+
+def test_a_turn_past_the_timeout_is_504_and_stored_when_done(
+    make_app: Callable[..., Made], live: Callable[[Any], LiveServer]
+) -> None:
+    made = make_app(delay=0.3, turn_timeout_s=0.2)
+    with live(made.app) as server:
+        d = _dialogues(server.url, 1)[0]
+        r = httpx.post(
+            f"{server.url}/v1/dialogues/{d}/turns",
+            json={"question": "right of bbox=[1, 1, 9, 9]", "key": "k1"},
+            headers=auth(ALICE),
+            timeout=60,
+        )
+        assert r.status_code == 504 and r.json()["kind"] == "TimeoutError_" and "GET" in r.json()["hint"]
+        for _ in range(100):
+            if made.agent.memory.turns(d):
+                break
+            time.sleep(0.1)
+        assert [t.key for t in made.agent.memory.turns(d)] == ["k1"]  # the slot was held until it finished
+
+
+def test_a_policy_failure_is_502_with_the_recorded_turn(make_app: Callable[..., Made]) -> None:
+    from fastapi.testclient import TestClient
+
+    from regionreasoner.core.errors import PolicyError
+
+    made = make_app()
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise PolicyError("the model server refused the connection", hint="start it")
+
+    made.agent.policy.complete = down  # type: ignore[method-assign,assignment]
+    client = TestClient(made.app, raise_server_exceptions=False)
+    d = client.post("/v1/dialogues", json={"image": png_data_url()}, headers=auth(ALICE)).json()["id"]
+    r = client.post(f"/v1/dialogues/{d}/turns", json={"question": "right of bbox=[1, 1, 9, 9]"}, headers=auth(ALICE))
+    assert r.status_code == 502 and r.json()["kind"] == "PolicyError" and r.json()["turn"] == 0
+    assert "refused" in r.json()["detail"] and "Traceback" not in r.text
+    assert made.agent.memory.turns(d)[0].status.value == "failed"
