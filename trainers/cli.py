@@ -16,6 +16,7 @@ from regionreasoner.agent.cli_commands import register as _register
 from regionreasoner.trainers.cli_data import DATA
 from regionreasoner.trainers.cli_embedded import EMBEDDED_BASE, EMBEDDED_EXPORT
 from regionreasoner.trainers.cli_train import GRPO, PLOT, SFT
+from regionreasoner.trainers.generator_cli import GENERATOR
 
 __all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "register"]
 
@@ -26,6 +27,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "plot": PLOT,
     "embedded-base": EMBEDDED_BASE,
     "embedded-export": EMBEDDED_EXPORT,
+    "generator": GENERATOR,
 }
 """Subcommands by name; more are added with :func:`register`."""
 

@@ -216,6 +216,5 @@ def tool_calls(dialogue_id: str, index: Index, rr: State, who: Who) -> ToolCallL
             crop = f"/v1/dialogues/{dialogue_id}/crop?box={x1:.1f},{y1:.1f},{x2:.1f},{y2:.1f}"
             if version is not None:
                 crop += f"&version={version}"
-        calls.append(ToolCallOut(name=call.name, arguments=dict(call.arguments), response=match.group(2)))
-        calls[-1].crop = crop
+        calls.append(ToolCallOut(name=call.name, arguments=dict(call.arguments), response=match.group(2), crop=crop))
     return ToolCallList(calls=calls)

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from PIL import Image
 
 from regionreasoner.core.errors import InputError
+from regionreasoner.core.world.captions import COUNT_WORDS, PLURALS
 from regionreasoner.evals.generation.dpg import DPGItem, DPGQuestion
 from regionreasoner.evals.generation.exact import ExactWorldDetector, WorldObject
 from regionreasoner.evals.generation.geneval import relative_position
 from regionreasoner.evals.generation.meta import GenEvalPrompt
 from regionreasoner.evals.generation.world_prompts import content_of
-from regionreasoner.evals.generation.world_words import COUNT_WORDS, PLURALS
 
 __all__ = ["ExactWorldVQA", "world_dpg_items"]
 

@@ -1,7 +1,7 @@
 """Synthetic m-GenEval: GenEval metadata about the world's shapes, N prompts per task, in six languages.
 
 Prompt ``i`` of a task has the same content in every language (drawn from ``(seed, task, i)``; only ``prompt`` is
-translated, by :func:`~regionreasoner.evals.generation.world_words.world_prompt`), so images of one index are
+translated, by :func:`~regionreasoner.core.world.captions.world_prompt`), so images of one index are
 comparable across languages (CLC).  Classes are world kinds, colours world colours, both in English:
 
 * ``single_object``: one kind;  ``colors``: one kind in one colour;
@@ -20,8 +20,8 @@ import numpy as np
 
 from regionreasoner.core.errors import ConfigError, InputError
 from regionreasoner.core.world import COLOURS, KINDS, LANGUAGES, CodeSwitch
+from regionreasoner.core.world.captions import MAX_COUNT, Thing, world_prompt
 from regionreasoner.evals.generation.meta import POSITIONS, TASKS, Clause, GenEvalPrompt, write_metadata
-from regionreasoner.evals.generation.world_words import MAX_COUNT, Thing, world_prompt
 
 __all__ = ["WorldContent", "content_of", "reword", "world_geneval_prompts", "write_world_metadata"]
 

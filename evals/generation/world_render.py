@@ -9,45 +9,19 @@ the exact scorer gives it 1.0, which checks a whole evaluation pipeline.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from regionreasoner.core.errors import ConfigError
-
-# WHY the private names: ground truth must be drawn exactly as the world draws its scenes.
-from regionreasoner.core.world.scene import BACKGROUND, COLOURS, KINDS, TEXTURES, _shape_mask, _Spec, _texture
+from regionreasoner.core.world.render import Placed, render_objects
+from regionreasoner.core.world.scene import COLOURS, KINDS, TEXTURES
 from regionreasoner.evals.generation.meta import GenEvalPrompt
 
 __all__ = ["Placed", "WorldOracle", "layout_for", "render_objects"]
 
 _EXTENT = 1.25
 """Every kind lies within this many radii of its centre (a square's corner: 0.85·√2)."""
-
-
-@dataclass(frozen=True)
-class Placed:
-    """One shape to draw: kind, colour, texture, centre ``(cx, cy)`` and radius in pixels."""
-
-    kind: str
-    colour: str
-    cx: float
-    cy: float
-    radius: float
-    texture: str = "solid"
-
-
-def render_objects(objects: Sequence[Placed], size: tuple[int, int] = (256, 256)) -> Image.Image:
-    """An RGB image of ``size`` (width, height) with ``objects`` drawn in order on the world's background."""
-    width, height = size
-    canvas = np.empty((height, width, 3), dtype=np.uint8)
-    canvas[:] = BACKGROUND
-    for obj in objects:
-        spec = _Spec(obj.kind, obj.colour, obj.texture, obj.cx, obj.cy, obj.radius)
-        mask = _shape_mask(spec, width, height)
-        canvas[mask] = _texture(spec, mask)[mask]
-    return Image.fromarray(canvas)
 
 
 def layout_for(

@@ -46,7 +46,14 @@ def test_a_served_process_answers_with_auth(tmp_path: Path, servers: SimpleNames
     (tmp_path / "tokens.txt").write_text(f"# who=token\nalice={TOKEN}\n")
     port = servers.free_port()
     args = [sys.executable, "-m", "regionreasoner.agent.cli", "serve", "--scripted", str(tmp_path / "s.json")]
-    args += ["--token-file", str(tmp_path / "tokens.txt"), "--memory", f"sqlite:///{tmp_path}/m.db", "--port", str(port)]
+    args += [
+        "--token-file",
+        str(tmp_path / "tokens.txt"),
+        "--memory",
+        f"sqlite:///{tmp_path}/m.db",
+        "--port",
+        str(port),
+    ]
     url = f"http://127.0.0.1:{port}"
     with servers.running(args, ready_url=f"{url}/readyz", log=tmp_path / "serve.log", timeout=120):
         headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -57,7 +64,10 @@ def test_a_served_process_answers_with_auth(tmp_path: Path, servers: SimpleNames
         with (tmp_path / "x.png").open("rb") as f:
             d = httpx.post(f"{url}/v1/upload", files={"file": ("x.png", f)}, headers=headers).json()["id"]
         turn = httpx.post(
-            f"{url}/v1/dialogues/{d}/turns", json={"question": "right of bbox=[1, 1, 9, 9]"}, headers=headers, timeout=60
+            f"{url}/v1/dialogues/{d}/turns",
+            json={"question": "right of bbox=[1, 1, 9, 9]"},
+            headers=headers,
+            timeout=60,
         ).json()
         assert [r["id"] for r in turn["regions"]] == ["R1"]
         assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "regionreasoner"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,3 +35,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.vllm)
             if not HAVE_VLLM:
                 item.add_marker(pytest.mark.skip(reason=NO_VLLM))
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_qwen25: Path, servers: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``vllm serve`` of the tiny Qwen2.5-VL as ``tiny`` on a free port of 127.0.0.1 (its URL), stopped by its PID."""
+    if not HAVE_VLLM:
+        pytest.skip(NO_VLLM)
+    port = servers.free_port()
+    log = tmp_path_factory.mktemp("vllm-serve") / "vllm.log"
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_NO_USAGE_STATS": "1",
+    }
+    args = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(tiny_qwen25), "--served-model-name", "tiny",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--max-model-len", "4096", "--max-num-seqs", "4", "--dtype", "float32",
+        "--enforce-eager", "--block-size", "32", "--enable-prefix-caching", "--enable-prompt-tokens-details",
+        "--limit-mm-per-prompt", '{"image": 1, "video": 0}',
+        "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with servers.running(args, ready_url=url + "/health", log=log, env=env):
+        yield url

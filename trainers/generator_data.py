@@ -1,0 +1,201 @@
+"""Training pictures and captions of the generator: the synthetic world's shapes, said in six languages and mixes.
+
+A sample is a :class:`Picture`: one to four solid shapes (:class:`~regionreasoner.core.world.render.Placed`, drawn
+by the world's own code) and the caption that says what they are, in one of the world's languages or a
+code-switched mix.  What is said follows the tasks the generator is measured on (synthetic m-GenEval):
+
+* ``single``: one shape, its colour said or not ("een foto van een rode cirkel");
+* ``two``: two shapes of different kinds, colours said for both, or for neither;
+* ``count``: one to four shapes of one kind, the count said ("a photo of three stars"), colours free;
+* ``position``: two shapes, the first left of / right of / above / below the second, well beyond GenEval's margin.
+
+Captions come from :func:`~regionreasoner.core.world.captions.world_prompt` (the same words and grammar as the
+evaluation prompts); a share of them is code-switched (:class:`~regionreasoner.core.world.languages.CodeSwitch`):
+English frame with the other language's colour and shape words and the reverse (the CSS mixes), or any two
+languages.  Shapes are drawn solid and larger than the evaluation's ground truth (the scorer does not care about
+size; large flat shapes survive an 8x8-pixel code grid).  Everything is a pure function of the numpy generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from regionreasoner.core.errors import ConfigError
+from regionreasoner.core.world.captions import MAX_COUNT, Thing, world_prompt
+from regionreasoner.core.world.languages import LANGUAGES, CodeSwitch
+from regionreasoner.core.world.render import Placed, render_objects
+from regionreasoner.core.world.scene import COLOURS, KINDS
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "POSITIONS",
+    "TASK_MIX",
+    "Picture",
+    "caption_corpus",
+    "draw_picture",
+    "pictures_to_tensor",
+    "train_caption_tokenizer",
+]
+
+POSITIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
+"""GenEval's position words (``things[0] <position> things[1]``)."""
+
+TASK_MIX: dict[str, float] = {"single": 0.2, "two": 0.25, "count": 0.3, "position": 0.25}
+"""Share of each kind of picture in the training stream."""
+
+_EXTENT = 1.25
+"""Every kind lies within this many radii of its centre (a square's corner: 0.85·√2)."""
+_SWITCHED = (("colour", "kind"), ("colour",), ("kind",))
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One training sample: the shapes drawn and the caption that says them."""
+
+    objects: tuple[Placed, ...]
+    caption: str
+    task: str
+    """A key of :data:`TASK_MIX`."""
+    language: str
+    """A world language, or ``"mix"`` for a code-switched caption."""
+
+    def image(self, resolution: int) -> Image.Image:
+        """The RGB picture, ``resolution`` pixels square."""
+        return render_objects(self.objects, (resolution, resolution))
+
+
+def _language(rng: np.random.Generator, languages: tuple[str, ...], switch_share: float) -> str | CodeSwitch:
+    if len(languages) < 2 or rng.random() >= switch_share:
+        return languages[int(rng.integers(len(languages)))]
+    others = [lang for lang in languages if lang != "en"]
+    if "en" in languages and others and rng.random() < 0.6:  # English-first and English-second, as CSS measures
+        other = others[int(rng.integers(len(others)))]
+        matrix, donor = ("en", other) if rng.random() < 0.5 else (other, "en")
+        return CodeSwitch(matrix=matrix, donor=donor, switched=("colour", "kind"))
+    a, b = (languages[int(i)] for i in rng.permutation(len(languages))[:2])
+    return CodeSwitch(matrix=a, donor=b, switched=_SWITCHED[int(rng.integers(len(_SWITCHED)))])
+
+
+def _region(relation: str | None, first: bool, r: float, side: int) -> tuple[float, float, float, float]:
+    """Where a centre may go (x0, y0, x1, y1): anywhere, or its side of a position relation."""
+    m = _EXTENT * r + 1
+    if relation is None:
+        return m, m, side - m, side - m
+    left_or_top = first == (relation in ("left of", "above"))
+    a0, a1 = (m, 0.36 * side) if left_or_top else (0.64 * side, side - m)
+    c0, c1 = max(m, 0.3 * side), min(side - m, 0.7 * side)
+    return (a0, c0, a1, c1) if relation in ("left of", "right of") else (c0, a0, c1, a1)
+
+
+def _place(
+    rng: np.random.Generator, kinds: list[str], side: int, relation: str | None, radius: tuple[float, float]
+) -> list[Placed] | None:
+    placed: list[Placed] = []
+    for i, kind in enumerate(kinds):
+        for _attempt in range(200):
+            r = float(rng.uniform(*radius)) * side
+            x0, y0, x1, y1 = _region(relation, i == 0, r, side)
+            if x1 <= x0 or y1 <= y0:
+                return None
+            cx, cy = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+            if all(np.hypot(cx - o.cx, cy - o.cy) >= _EXTENT * (r + o.radius) + 2 for o in placed):
+                break
+        else:
+            return None
+        colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+        placed.append(Placed(kind, colour, cx, cy, r))
+    return placed
+
+
+def draw_picture(
+    rng: np.random.Generator,
+    *,
+    resolution: int,
+    languages: tuple[str, ...] = LANGUAGES,
+    switch_share: float = 0.2,
+    task: str | None = None,
+) -> Picture:
+    """A random :class:`Picture` (``task`` None: drawn from :data:`TASK_MIX`), ``resolution`` pixels square."""
+    if task is None:
+        names = list(TASK_MIX)
+        task = names[int(rng.choice(len(names), p=np.array(list(TASK_MIX.values())) / sum(TASK_MIX.values())))]
+    if task not in TASK_MIX:
+        raise ConfigError(f"task={task!r}", hint=f"use one of {list(TASK_MIX)}")
+    language = _language(rng, languages, switch_share)
+    a, b = (KINDS[int(i)] for i in rng.permutation(len(KINDS))[:2])
+    relation: str | None = None
+    count = 1
+    if task == "single":
+        kinds = [a]
+    elif task == "count":
+        count = 1 + int(rng.integers(MAX_COUNT))
+        kinds = [a] * count
+    else:
+        kinds = [a, b]
+        relation = POSITIONS[int(rng.integers(len(POSITIONS)))] if task == "position" else None
+    radius = (0.12, 0.17) if count <= 2 else (0.09, 0.12)
+    placed = None
+    while placed is None:
+        placed = _place(rng, kinds, resolution, relation, radius)
+    say_colour = task != "count" and rng.random() < (0.6 if task != "position" else 0.25)
+    if task == "count":
+        things = [Thing(a, count=count, counted=True)]
+    else:
+        things = [Thing(p.kind, p.colour if say_colour else None) for p in placed]
+    caption = world_prompt(things, language, relation=relation)
+    name = language if isinstance(language, str) else "mix"
+    return Picture(tuple(placed), caption, task, name)
+
+
+def pictures_to_tensor(pictures: list[Picture], resolution: int) -> torch.Tensor:
+    """Pixels ``(B, 3, R, R)`` in [-1, 1] (the generator's preprocessing: ``x / 127.5 - 1``)."""
+    import torch
+
+    arrays = np.stack([np.asarray(p.image(resolution), dtype=np.float32) for p in pictures])
+    return torch.from_numpy(arrays).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def caption_corpus(count: int, *, seed: int, languages: tuple[str, ...] = LANGUAGES) -> list[str]:
+    """``count`` training captions (every task, every language and mix) for the text tokenizer."""
+    rng = np.random.default_rng([seed, 7])
+    return [draw_picture(rng, resolution=64, languages=languages, switch_share=0.3).caption for _ in range(count)]
+
+
+def train_caption_tokenizer(captions: list[str], *, vocab_size: int) -> Any:
+    """A byte-level BPE ``PreTrainedTokenizerFast`` shaped like Gemma's, trained on ``captions`` (offline).
+
+    ``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2, ``<unk>`` 3 as in Gemma, ``<bos>`` prepended, left padding.  Byte-level,
+    so every script encodes; trained on the captions, so the world's words are a token or two in all six languages.
+    NeoBabel's ten tokens are added by :func:`~regionreasoner.tools.generate.prompting.prepare_tokenizer`.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(captions, trainer)
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        padding_side="left",
+        model_max_length=8192,
+    )
