@@ -50,6 +50,12 @@ def _common(parser: argparse.ArgumentParser, *, port: int) -> None:
     )
     parser.add_argument("--tokenizer", default=None, help="with --openai-url: the model's tokenizer folder")
     parser.add_argument("--memory", default=None, help="memory URL: sqlite:///file.db or postgresql://... (shared)")
+    parser.add_argument(
+        "--image-dir",
+        default=None,
+        help="folder of the image store (default: beside a SQLite memory, else REGIONREASONER_HOME/images); "
+        "servers sharing one Postgres must share this folder too",
+    )
     parser.add_argument("--checkpoints", default=None, help="checkpointer: a SQLite path or Postgres URL")
     parser.add_argument("--generator", default=None, help="a NeoBabel generator folder for inpaint/generate ('tiny')")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -139,6 +145,24 @@ def _policy(args: argparse.Namespace) -> Any:
     return load_policy(model)
 
 
+def _draining_server() -> Any:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn, but SIGTERM/SIGINT first mark the app as draining (/readyz 503, new turns refused).
+
+        uvicorn then finishes the open requests; without this, readiness would change only after the listener closed.
+        """
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            state = getattr(getattr(self.config.app, "state", None), "rr", None)
+            if state is not None:
+                state.gate.draining = True
+            super().handle_exit(sig, frame)
+
+    return DrainingServer
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -160,9 +184,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         logger.warning("--generator tiny is untrained: its pictures are noise")
         generator = build_tiny_generator(Path(tempfile.mkdtemp(prefix="rr-tiny-generator-")), seed=0)
+    from regionreasoner.memory import RegionMemory
+
     agent = RegionAgent(
         _policy(args),
-        memory=args.memory,
+        memory=RegionMemory(args.memory, image_dir=args.image_dir),
         checkpoints=args.checkpoints,
         generator=generator,
         tracer_provider=provider,
@@ -180,6 +206,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(args.grace),
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    _draining_server()(config).run()
     provider.shutdown()
     return 0

@@ -72,3 +72,25 @@ def test_a_served_process_answers_with_auth(tmp_path: Path, servers: SimpleNames
         assert [r["id"] for r in turn["regions"]] == ["R1"]
         assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "regionreasoner"
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_a_signal_marks_the_app_draining_before_uvicorn_stops(tmp_path: Path) -> None:
+    import signal
+
+    import uvicorn
+
+    from regionreasoner.agent.api import RegionAgent
+    from regionreasoner.agent.cli_serve import _draining_server
+    from regionreasoner.agent.server import ServeSettings, create_app
+    from regionreasoner.policies.scripted import ScriptedPolicy
+
+    with RegionAgent(ScriptedPolicy([TURN], repeat=True), memory=f"sqlite:///{tmp_path}/m.db") as agent:
+        app = create_app(agent, ServeSettings(auth=False))
+        server = _draining_server()(uvicorn.Config(app, host="127.0.0.1", port=1))
+        try:
+            server.handle_exit(signal.SIGTERM, None)
+            assert app.state.rr.gate.draining and server.should_exit
+        finally:
+            from sse_starlette.sse import AppStatus
+
+            AppStatus.should_exit = False  # sse-starlette's own exit hook ran too; later streams in this process live
