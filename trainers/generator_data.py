@@ -168,34 +168,10 @@ def caption_corpus(count: int, *, seed: int, languages: tuple[str, ...] = LANGUA
 
 
 def train_caption_tokenizer(captions: list[str], *, vocab_size: int) -> Any:
-    """A byte-level BPE ``PreTrainedTokenizerFast`` shaped like Gemma's, trained on ``captions`` (offline).
+    """The Gemma-shaped byte-level BPE tokenizer (``prompting.gemma_bpe_tokenizer``) trained on ``captions``.
 
-    ``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2, ``<unk>`` 3 as in Gemma, ``<bos>`` prepended, left padding.  Byte-level,
-    so every script encodes; trained on the captions, so the world's words are a token or two in all six languages.
-    NeoBabel's ten tokens are added by :func:`~regionreasoner.tools.generate.prompting.prepare_tokenizer`.
+    Trained on the captions, so the world's words are a token or two in all six languages.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from regionreasoner.tools.generate.prompting import gemma_bpe_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<pad>", "<eos>", "<bos>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(captions, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", 2)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<bos>",
-        eos_token="<eos>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        padding_side="left",
-        model_max_length=8192,
-    )
+    return gemma_bpe_tokenizer(captions, vocab_size=vocab_size)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,28 +15,10 @@ from regionreasoner.policies.openai_policy import OpenAIPolicy
 LIMITS = {"scene": 60, "focus": 40, "think": 80}
 
 
-@pytest.fixture(scope="module")
-def server(tiny_qwen25: Path, servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    port = servers.free_port()
-    log = tmp_path_factory.mktemp("serve") / "vllm.log"
-    env = {
-        **os.environ,
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "VLLM_NO_USAGE_STATS": "1",
-    }
-    args = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(tiny_qwen25), "--served-model-name", "tiny",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", "4096", "--max-num-seqs", "4", "--dtype", "float32",
-        "--enforce-eager", "--block-size", "32", "--enable-prefix-caching", "--enable-prompt-tokens-details",
-        "--limit-mm-per-prompt", '{"image": 1, "video": 0}',
-        "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    with servers.running(args, ready_url=url + "/health", log=log, env=env):
-        yield url
+@pytest.fixture
+def server(vllm_server: str) -> str:
+    """The lane's shared ``vllm serve`` of the tiny checkpoint (tests/vllm/conftest.py)."""
+    return vllm_server
 
 
 def test_three_turn_dialogue_through_the_server(server: str, tiny_qwen25: Path, tmp_path: Path) -> None:

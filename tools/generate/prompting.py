@@ -31,6 +31,7 @@ __all__ = [
     "attention_mask",
     "build_t2i_batch",
     "encode_prompts",
+    "gemma_bpe_tokenizer",
     "prepare_tokenizer",
     "t2i_text_part",
     "tiny_gemma_tokenizer",
@@ -238,20 +239,16 @@ def attention_mask(
     return out.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
 
 
-def tiny_gemma_tokenizer(*, vocab_size: int = 512) -> Any:
-    """An offline byte-level BPE ``PreTrainedTokenizerFast`` shaped like Gemma's, for tiny test generators.
+def gemma_bpe_tokenizer(texts: list[str], *, vocab_size: int) -> Any:
+    """An offline byte-level BPE ``PreTrainedTokenizerFast`` shaped like Gemma's, trained on ``texts``.
 
     ``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2, ``<unk>`` 3 as in Gemma, ``<bos>`` prepended to every text, left padding;
-    trained in well under a second on the synthetic world's words in its six languages (byte-level: any script
-    encodes).  NeoBabel's ten tokens are not added (:func:`prepare_tokenizer` does that, as for the real one).
+    byte-level, so any script encodes.  NeoBabel's ten tokens are not added (:func:`prepare_tokenizer` does that,
+    as for the real one).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from regionreasoner.core.world.languages import LANGUAGES, vocabulary
-
-    corpus = [" ".join(word for table in vocabulary(lang).values() for word in table.values()) for lang in LANGUAGES]
-    corpus += ["a photo of a red ball left of a blue box", "replace the region with a yellow umbrella"]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -261,7 +258,7 @@ def tiny_gemma_tokenizer(*, vocab_size: int = 512) -> Any:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(corpus * 8, trainer)
+    tok.train_from_iterator(texts, trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", 2)]
     )
@@ -274,3 +271,12 @@ def tiny_gemma_tokenizer(*, vocab_size: int = 512) -> Any:
         padding_side="left",
         model_max_length=8192,
     )
+
+
+def tiny_gemma_tokenizer(*, vocab_size: int = 512) -> Any:
+    """:func:`gemma_bpe_tokenizer` trained in well under a second on the synthetic world's words in six languages."""
+    from regionreasoner.core.world.languages import LANGUAGES, vocabulary
+
+    corpus = [" ".join(word for table in vocabulary(lang).values() for word in table.values()) for lang in LANGUAGES]
+    corpus += ["a photo of a red ball left of a blue box", "replace the region with a yellow umbrella"]
+    return gemma_bpe_tokenizer(corpus * 8, vocab_size=vocab_size)
