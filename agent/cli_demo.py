@@ -1,11 +1,14 @@
-"""``regionreasoner demo`` / ``make demo``: a three-turn dialogue on a held-out scene, checked, in ``demo-output/``.
+"""``regionreasoner demo`` / ``make demo``: a five-turn dialogue on a held-out scene, checked, in ``demo-output/``.
 
 The default model is :data:`~regionreasoner.policies.embedded.DEFAULT_MODEL` (the tiny untrained one until the
 embedded model, ``--model embedded``, trained here by ``make model``, meets its goals).  The scene is a world scene
 no training run drew (:mod:`regionreasoner.agent.demo_world`); turn 2 is French and cites turn 1's region, turn 3
-cites an earlier turn's.  After each turn the demo prints whether the region found is right (IoU >= 0.5 with the
-target's exact box), so the demo is also a check.  ``--model`` or ``$REGIONREASONER_MODEL`` runs other weights (e.g.
-RegionReasoner-7B: it has never seen this world, so its checks say how it transfers).
+cites an earlier turn's; turn 4, in Dutch, repaints turn 1's region with a green star (the shipped generator,
+:data:`~regionreasoner.tools.generate.shipped.DEFAULT_GENERATOR`), turn 5 asks for the star.  After each turn the
+demo prints whether the region found is right (IoU >= 0.5 with the target's exact box; after the edit, whether the
+world's exact segmenter finds the star in the region), so the demo is also a check.  ``--model`` or
+``$REGIONREASONER_MODEL`` runs other weights (e.g. RegionReasoner-7B: it has never seen this world, so its checks
+say how it transfers).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from regionreasoner.agent.api import RegionAgent
 from regionreasoner.agent.cli_chat import print_turn
 from regionreasoner.agent.context import DEFAULT_MODEL, TINY_MODEL, load_policy
-from regionreasoner.agent.demo_world import demo_dialogue, region_check
+from regionreasoner.agent.demo_world import DEMO_EDIT, demo_dialogue, edit_check, region_check
 from regionreasoner.agent.tracing import configure_tracing
 from regionreasoner.core.errors import InputError
 from regionreasoner.core.types import Turn
@@ -35,7 +38,10 @@ TINY_SAMPLING = {"temperature": 0.8, "seed": 0}
 
 
 _OUTPUTS = frozenset(
-    ["image.png", "turn1.png", "turn2.png", "turn3.png", "memory.db", "checkpoints.db", "trace.jsonl", "summary.json"]
+    [
+        *(f"turn{k}.png" for k in range(1, 6)),
+        *("image.png", "memory.db", "checkpoints.db", "trace.jsonl", "summary.json"),
+    ]
 )
 """What the demo writes into its folder (the databases also leave ``-wal``/``-shm``/``-journal`` files, images
 go to ``images/``): a folder holding anything else was not written by the demo and is not deleted."""
@@ -87,7 +93,16 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
     print(f"model: {policy.name} (frame {policy.frame.spec}) loaded in {time.perf_counter() - t0:.1f} s")
     provider = configure_tracing(jsonl_path=out / "trace.jsonl")
     extra: dict[str, Any] = {"char_limits": TINY_LIMITS, "max_objects": 2, **TINY_SAMPLING} if tiny else {}
-    agent = RegionAgent(policy, memory=f"sqlite:///{out}/memory.db", tracer_provider=provider, **extra)
+    generator = _generator()
+    # The edit is the user's (dialogue.inpaint), not a tool call of the model: no tool calls in <think>.
+    agent = RegionAgent(
+        policy,
+        memory=f"sqlite:///{out}/memory.db",
+        tracer_provider=provider,
+        generator=generator,
+        max_tool_iterations=0,
+        **extra,
+    )
     scene, demo_turns = demo_dialogue()
     scene.image.save(out / "image.png")
     print(f"scene: {len(scene.objects)} shapes, {scene.size[0]}x{scene.size[1]} pixels, a seed no training run drew")
@@ -112,6 +127,9 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
         dialogue.render(turn=turn.index).save(path)
         files.append(path)
         turns.append(turn)
+    edit: dict[str, object] | None = None
+    if generator is not None:
+        edit = _edit_turns(dialogue, turns, out, files, checks)
     provider.shutdown()
     agent.close()
     files += [out / "memory.db", out / "checkpoints.db", out / "trace.jsonl"]
@@ -123,6 +141,7 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
         "dialogue_id": dialogue.id,
         "checks": checks,
         "checks_passed": passed,
+        "edit": edit,
         "turns": [
             {
                 "question": t.question,
@@ -144,3 +163,70 @@ def run_demo(out: Path, *, model: str | None = None, device: str | None = None) 
     if tiny:
         print("Reminder: the tiny model's weights are untrained; the regions above are not real detections.")
     return summary
+
+
+def _generator() -> str | None:
+    """The shipped generator's name, or None (said) when this install lacks it."""
+    from regionreasoner.core.errors import ModelLoadError
+    from regionreasoner.tools.generate.shipped import DEFAULT_GENERATOR, world_generator_path
+
+    try:
+        print(f"generator: {DEFAULT_GENERATOR} ({world_generator_path()}), for turn 4's edit")
+    except ModelLoadError as exc:
+        print(f"generator: none ({exc}); turns 4 and 5 (the edit) are left out")
+        return None
+    return DEFAULT_GENERATOR
+
+
+def _edit_turns(
+    dialogue: Any, turns: list[Turn], out: Path, files: list[Path], checks: list[dict[str, object]]
+) -> dict[str, object]:
+    """Turn 4: repaint the cited turn's region after DEMO_EDIT (checked); turn 5: ask for the new object."""
+    cited = turns[DEMO_EDIT.cites].regions[:1]
+    name = cited[0].id if cited else None
+    request = DEMO_EDIT.request.replace("{cited}", name or "R1")
+    print(f"\n> turn 4 ({DEMO_EDIT.language}): {request}")
+    if name is None:
+        print("  edit: turn 1 found no region, so there is nothing to repaint")
+        checks.append({"turn": 4, "region": None, "iou": 0.0, "right": False})
+        return {"request": request, "region": None, "found": False}
+    t = time.perf_counter()
+    version = dialogue.inpaint(name, DEMO_EDIT.prompt, seed=0)
+    box = cited[0].box
+    found, star = edit_check(dialogue.image(), box, DEMO_EDIT.kind, DEMO_EDIT.colour)
+    print(
+        f"  inpainted {name} after {DEMO_EDIT.prompt!r}: image version {version.number} "
+        f"({time.perf_counter() - t:.2f} s)"
+    )
+    print(
+        f"  check: {'RIGHT' if found else 'WRONG'}: the exact segmenter {'finds' if found else 'finds no'} "
+        f"a {DEMO_EDIT.colour} {DEMO_EDIT.kind} in {name}"
+    )
+    checks.append({"turn": 4, "region": name, "iou": 1.0 if found else 0.0, "right": found})
+    path = out / "turn4.png"
+    dialogue.render().save(path)
+    files.append(path)
+    print(f"\n> turn 5 (en): {DEMO_EDIT.question}")
+    t = time.perf_counter()
+    turn = print_turn(dialogue, DEMO_EDIT.question)
+    assert turn is not None
+    print(f"  ({time.perf_counter() - t:.2f} s)")
+    target = star or box  # the star the segmenter found; the repainted box when it found none
+    hit = turn.regions[0] if turn.regions else None
+    right, overlap = region_check(hit.box if hit else None, target)
+    print(
+        f"  check: {hit.id if hit else 'no region'} {'RIGHT' if right else 'WRONG'}: IoU {overlap:.2f} with the "
+        f"{DEMO_EDIT.colour} {DEMO_EDIT.kind}"
+    )
+    checks.append({"turn": 5, "region": hit.id if hit else None, "iou": round(overlap, 3), "right": right})
+    path = out / "turn5.png"
+    dialogue.render(turn=turn.index).save(path)
+    files.append(path)
+    turns.append(turn)
+    return {
+        "request": request,
+        "region": name,
+        "version": version.number,
+        "found": found,
+        "star_box": [round(v, 1) for v in star] if star else None,
+    }

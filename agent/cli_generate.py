@@ -8,7 +8,8 @@
 one of the dialogue's image versions (the image it is about, or a version an earlier edit wrote), and records the
 result as the dialogue's newest version, linked to IMAGE: the dialogue's next turn runs on it.  Both commands print
 one JSON line.  ``--generator`` (or ``$REGIONREASONER_GENERATOR``) is a NeoBabel generator folder
-(docs/generation.md); ``tiny`` builds an untrained tiny one, for trying the commands out.  Every mistake (a bad
+(docs/generation.md); without either, ``world``, the generator trained here and shipped in the package;
+``tiny`` builds an untrained tiny one.  Every mistake (a bad
 prompt, path, region or dialogue) is one line and exit status 2, checked before the generator loads.
 """
 
@@ -55,7 +56,7 @@ def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--generator",
         default=None,
-        help=f"NeoBabel generator folder (default: ${GENERATOR_ENV}; 'tiny': an untrained tiny one)",
+        help=f"NeoBabel generator folder (default: ${GENERATOR_ENV}, else 'world', the shipped one; 'tiny': untrained)",
     )
     parser.add_argument("--seed", type=non_negative_int, default=None, help="the same seed gives the same picture")
     parser.add_argument("--steps", type=positive_int, default=None, help="sampling steps (default: generator.json)")
@@ -86,12 +87,9 @@ def add_generate_commands(sub: argparse._SubParsersAction[Any]) -> None:
 def _generator(args: argparse.Namespace) -> Generator:
     """The generator of ``--generator`` (or the environment), loaded; ``tiny`` builds one in a temporary folder."""
     from regionreasoner.tools.generate import Generator, build_tiny_generator
+    from regionreasoner.tools.generate.shipped import DEFAULT_GENERATOR
 
-    path = args.generator or os.environ.get(GENERATOR_ENV)
-    if not path:
-        raise InputError(
-            "no generator given", hint=f"pass --generator PATH (a NeoBabel generator folder) or set {GENERATOR_ENV}"
-        )
+    path = args.generator or os.environ.get(GENERATOR_ENV) or DEFAULT_GENERATOR
     if path == "tiny":
         print(_UNTRAINED, file=sys.stderr)
         path = str(build_tiny_generator(Path(tempfile.mkdtemp(prefix="rr-tiny-generator-")), seed=0))

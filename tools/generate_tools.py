@@ -117,7 +117,7 @@ class LazyGenerator:
     """
 
     def __init__(self, path: str | Path, **kwargs: Any) -> None:
-        self.path = Path(path).expanduser()
+        self.path = Path(path).expanduser()  # "world" names the shipped generator (Generator resolves it)
         self.kwargs = kwargs
         self._lock = threading.Lock()
         self._generator: Generator | None = None

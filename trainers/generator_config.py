@@ -50,6 +50,8 @@ class GeneratorRunConfig:
     resolution: int = field(default=64, metadata={"help": "square picture side in pixels"})
     languages: str = field(default="all", metadata={"help": "caption languages: all, or a comma list of en zh nl ..."})
     switch_share: float = field(default=0.2, metadata={"help": "share of code-switched captions"})
+    lattice: bool = field(default=True, metadata={"help": "shapes on the code grid's corners (generator_data)"})
+    vq_free_share: float = field(default=0.2, metadata={"help": "share of freely placed pictures in MAGVIT training"})
     tokenizer_vocab: int = field(default=1024, metadata={"help": "text tokenizer size (byte-level BPE)"})
     tokenizer_captions: int = field(default=20000, metadata={"help": "captions the tokenizer is trained on"})
     max_seq_length: int = field(default=40, metadata={"help": "text tokens before padding (text part: +1)"})
@@ -85,6 +87,12 @@ class GeneratorRunConfig:
     temperature: float = field(default=1.0, metadata={"help": "Gumbel temperature of the re-masking (generator.json)"})
     inpaint_timesteps: int = field(default=8, metadata={"help": "inpainting sampler steps (generator.json)"})
     inpaint_guidance_scale: float = field(default=2.0, metadata={"help": "inpainting CFG weight (generator.json)"})
+    inpaint_context: float = field(
+        default=2.0, metadata={"help": "inpainting window / mask box side (generator.json; 0 = largest window)"}
+    )
+    inpaint_cover: float = field(
+        default=0.9, metadata={"help": "share of a code cell the mask must cover to be regenerated (generator.json)"}
+    )
     export_dir: str = field(default="", metadata={"help": "generator folder to write (default: OUTPUT_DIR/export)"})
     export_dtype: str = field(default="float16", metadata={"help": "NeoBabel weights dtype: float32 or float16"})
 
@@ -104,6 +112,8 @@ class GeneratorRunConfig:
                 raise ConfigError(f"{name}={getattr(self, name)}: set it >= 1")
         if self.save_steps < 0 or self.seed < 0 or self.lm_warmup < 0:
             raise ConfigError(f"save_steps={self.save_steps}, seed={self.seed}, lm_warmup={self.lm_warmup}: >= 0")
+        if not 0 <= self.vq_free_share <= 1:
+            raise ConfigError(f"vq_free_share={self.vq_free_share}: use [0, 1]")
         if not 0 <= self.cond_dropout < 1 or not 0 <= self.switch_share <= 1:
             raise ConfigError(f"cond_dropout={self.cond_dropout}, switch_share={self.switch_share}: use [0, 1)")
         if self.lm_hidden % self.lm_heads or (self.lm_hidden // self.lm_heads) % 2:

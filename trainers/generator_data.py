@@ -9,6 +9,17 @@ code-switched mix.  What is said follows the tasks the generator is measured on 
 * ``count``: one to four shapes of one kind, the count said ("a photo of three stars"), colours free;
 * ``position``: two shapes, the first left of / right of / above / below the second, well beyond GenEval's margin.
 
+* ``inpaint``: one to three shapes; the caption says only the first (always with its colour; half of the time
+  as a bare phrase, "een groene ster", as an inpainting request says it), and
+  :attr:`Picture.region` is a box of code cells around it that no other shape touches: the LM regenerates only
+  those cells, so it learns to put the named shape into the masked region of a given context.
+
+With ``lattice`` (a cell size in pixels, the code grid's stride) the shapes sit on the centres of the code grid's
+cells, one radius (11/8 of a cell), at least three cells apart: each shape then fills the 3x3 cells around its
+centre cell, and its codes depend on kind, colour and cell only, not on a sub-cell offset, which shrinks what the
+LM has to learn from thousands of code patterns per shape to nine (docs/decisions.md, "The generator's canonical
+world").
+
 Captions come from :func:`~regionreasoner.core.world.captions.world_prompt` (the same words and grammar as the
 evaluation prompts); a share of them is code-switched (:class:`~regionreasoner.core.world.languages.CodeSwitch`):
 English frame with the other language's colour and shape words and the reverse (the CSS mixes), or any two
@@ -18,6 +29,7 @@ size; large flat shapes survive an 8x8-pixel code grid).  Everything is a pure f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from regionreasoner.core.errors import ConfigError
-from regionreasoner.core.world.captions import MAX_COUNT, Thing, world_prompt
+from regionreasoner.core.world.captions import MAX_COUNT, Thing, world_phrase, world_prompt
 from regionreasoner.core.world.languages import LANGUAGES, CodeSwitch
 from regionreasoner.core.world.render import Placed, render_objects
 from regionreasoner.core.world.scene import COLOURS, KINDS
@@ -46,12 +58,16 @@ __all__ = [
 POSITIONS: tuple[str, ...] = ("left of", "right of", "above", "below")
 """GenEval's position words (``things[0] <position> things[1]``)."""
 
-TASK_MIX: dict[str, float] = {"single": 0.2, "two": 0.25, "count": 0.3, "position": 0.25}
+TASK_MIX: dict[str, float] = {"single": 0.2, "two": 0.2, "count": 0.25, "position": 0.2, "inpaint": 0.15}
 """Share of each kind of picture in the training stream."""
 
 _EXTENT = 1.25
 """Every kind lies within this many radii of its centre (a square's corner: 0.85·√2)."""
 _SWITCHED = (("colour", "kind"), ("colour",), ("kind",))
+_LATTICE_RADIUS = 1.375
+"""A lattice shape's radius in cells: 11 px of an 8 px cell, so that it stays inside the 3x3 cells around its own."""
+_LATTICE_GAP = 3
+"""Least Chebyshev distance, in cells, between lattice shapes: their 3x3 footprints never share a cell."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,8 @@ class Picture:
     """A key of :data:`TASK_MIX`."""
     language: str
     """A world language, or ``"mix"`` for a code-switched caption."""
+    region: tuple[int, int, int, int] | None = None
+    """``inpaint``: the code cells to regenerate, ``(x0, y0, x1, y1)`` in cells, x1/y1 exclusive."""
 
     def image(self, resolution: int) -> Image.Image:
         """The RGB picture, ``resolution`` pixels square."""
@@ -113,6 +131,54 @@ def _place(
     return placed
 
 
+def _lattice_place(
+    rng: np.random.Generator, kinds: list[str], side: int, cell: int, relation: str | None
+) -> list[Placed] | None:
+    """Shapes on the cell centres ``1.5 cell, 2.5 cell, ...`` (one radius), :data:`_LATTICE_GAP` cells apart."""
+    radius = _LATTICE_RADIUS * cell
+    corners = cell * (np.arange(1, side // cell - 1, dtype=np.float64) + 0.5)  # the 3x3 footprint stays on the grid
+    placed: list[Placed] = []
+    for i, kind in enumerate(kinds):
+        x0, y0, x1, y1 = _region(relation, i == 0, radius, side)
+        free = [
+            (x, y)
+            for x in corners
+            for y in corners
+            if x0 <= x <= x1
+            and y0 <= y <= y1
+            and all(max(abs(x - o.cx), abs(y - o.cy)) >= _LATTICE_GAP * cell for o in placed)
+        ]
+        if not free:
+            return None
+        cx, cy = free[int(rng.integers(len(free)))]
+        colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+        placed.append(Placed(kind, colour, float(cx), float(cy), radius))
+    return placed
+
+
+def _inpaint_region(
+    rng: np.random.Generator, target: Placed, others: Sequence[Placed], cell: int, grid: int
+) -> tuple[int, int, int, int]:
+    """The 3x3 cells around ``target``'s cell, grown by 0 or 1 cell on each side where no other shape's cells are."""
+
+    def footprint(o: Placed) -> tuple[int, int, int, int]:
+        ix, iy = int(o.cx // cell), int(o.cy // cell)
+        return ix - 1, iy - 1, ix + 2, iy + 2
+
+    def clear(box: tuple[int, int, int, int]) -> bool:
+        x0, y0, x1, y1 = box
+        return all(x1 <= a0 or a1 <= x0 or y1 <= b0 or b1 <= y0 for a0, b0, a1, b1 in map(footprint, others))
+
+    region = list(footprint(target))
+    for side, grow in enumerate(rng.integers(0, 2, size=4)):
+        trial = list(region)
+        trial[side] += -int(grow) if side < 2 else int(grow)
+        trial = [max(0, trial[0]), max(0, trial[1]), min(grid, trial[2]), min(grid, trial[3])]
+        if clear((trial[0], trial[1], trial[2], trial[3])):
+            region = trial
+    return region[0], region[1], region[2], region[3]
+
+
 def draw_picture(
     rng: np.random.Generator,
     *,
@@ -120,19 +186,32 @@ def draw_picture(
     languages: tuple[str, ...] = LANGUAGES,
     switch_share: float = 0.2,
     task: str | None = None,
+    lattice: int = 0,
 ) -> Picture:
-    """A random :class:`Picture` (``task`` None: drawn from :data:`TASK_MIX`), ``resolution`` pixels square."""
+    """A random :class:`Picture` (``task`` None: drawn from :data:`TASK_MIX`), ``resolution`` pixels square.
+
+    ``lattice``: 0 places shapes anywhere at random sizes; a cell size in pixels (the code grid's stride) puts them
+    on the grid's corners (module docstring).  ``inpaint`` needs a lattice.
+    """
     if task is None:
-        names = list(TASK_MIX)
-        task = names[int(rng.choice(len(names), p=np.array(list(TASK_MIX.values())) / sum(TASK_MIX.values())))]
+        names = [name for name in TASK_MIX if lattice or name != "inpaint"]
+        shares = np.array([TASK_MIX[name] for name in names])
+        task = names[int(rng.choice(len(names), p=shares / shares.sum()))]
     if task not in TASK_MIX:
         raise ConfigError(f"task={task!r}", hint=f"use one of {list(TASK_MIX)}")
+    if lattice < 0 or (lattice and resolution % lattice) or (task == "inpaint" and not lattice):
+        raise ConfigError(
+            f"lattice={lattice} at resolution {resolution} for task {task!r}",
+            hint="pass the code grid's stride (a divisor of the resolution); inpaint needs one",
+        )
     language = _language(rng, languages, switch_share)
     a, b = (KINDS[int(i)] for i in rng.permutation(len(KINDS))[:2])
     relation: str | None = None
     count = 1
     if task == "single":
         kinds = [a]
+    elif task == "inpaint":
+        kinds = [KINDS[int(i)] for i in rng.integers(len(KINDS), size=1 + int(rng.integers(3)))]
     elif task == "count":
         count = 1 + int(rng.integers(MAX_COUNT))
         kinds = [a] * count
@@ -142,15 +221,26 @@ def draw_picture(
     radius = (0.12, 0.17) if count <= 2 else (0.09, 0.12)
     placed = None
     while placed is None:
-        placed = _place(rng, kinds, resolution, relation, radius)
+        placed = (
+            _lattice_place(rng, kinds, resolution, lattice, relation)
+            if lattice
+            else _place(rng, kinds, resolution, relation, radius)
+        )
     say_colour = task != "count" and rng.random() < (0.6 if task != "position" else 0.25)
-    if task == "count":
+    region = None
+    if task == "inpaint":  # the caption says the first shape only, and which cells it is in
+        region = _inpaint_region(rng, placed[0], placed[1:], lattice, resolution // lattice)
+        things = [Thing(placed[0].kind, placed[0].colour)]
+    elif task == "count":
         things = [Thing(a, count=count, counted=True)]
     else:
         things = [Thing(p.kind, p.colour if say_colour else None) for p in placed]
-    caption = world_prompt(things, language, relation=relation)
+    if task == "inpaint" and rng.random() < 0.5:  # a request names the shape bare as often as in a frame
+        caption = world_phrase(things[0], language)
+    else:
+        caption = world_prompt(things, language, relation=relation)
     name = language if isinstance(language, str) else "mix"
-    return Picture(tuple(placed), caption, task, name)
+    return Picture(tuple(placed), caption, task, name, region)
 
 
 def pictures_to_tensor(pictures: list[Picture], resolution: int) -> torch.Tensor:
@@ -164,7 +254,9 @@ def pictures_to_tensor(pictures: list[Picture], resolution: int) -> torch.Tensor
 def caption_corpus(count: int, *, seed: int, languages: tuple[str, ...] = LANGUAGES) -> list[str]:
     """``count`` training captions (every task, every language and mix) for the text tokenizer."""
     rng = np.random.default_rng([seed, 7])
-    return [draw_picture(rng, resolution=64, languages=languages, switch_share=0.3).caption for _ in range(count)]
+    return [
+        draw_picture(rng, resolution=64, languages=languages, switch_share=0.3, lattice=8).caption for _ in range(count)
+    ]
 
 
 def train_caption_tokenizer(captions: list[str], *, vocab_size: int) -> Any:

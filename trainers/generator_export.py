@@ -69,6 +69,8 @@ def export_generator(
         temperature=cfg.temperature,
         inpaint_timesteps=cfg.inpaint_timesteps,
         inpaint_guidance_scale=cfg.inpaint_guidance_scale,
+        inpaint_context=cfg.inpaint_context,
+        inpaint_cover=cfg.inpaint_cover,
         extrapolate_timesteps=cfg.timesteps,
         extrapolate_guidance_scale=cfg.guidance_scale,
     ).write(out / GENERATOR_JSON)

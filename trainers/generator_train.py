@@ -85,13 +85,25 @@ def train_tokenizer(cfg: GeneratorRunConfig) -> Path:
     return folder
 
 
-def _pictures(cfg: GeneratorRunConfig, stream: int, step: int, count: int) -> list[Any]:
+def _pictures(cfg: GeneratorRunConfig, stream: int, step: int, count: int, free_share: float = 0.0) -> list[Any]:
+    """``count`` pictures of step ``step`` of a stream; ``free_share`` of them placed freely (no lattice)."""
     rng = np.random.default_rng([cfg.seed, stream, step])
     languages = cfg.language_list()
-    return [
-        draw_picture(rng, resolution=cfg.resolution, languages=languages, switch_share=cfg.switch_share)
-        for _ in range(count)
-    ]
+    out = []
+    for _ in range(count):
+        free = not cfg.lattice or rng.random() < free_share
+        task = str(rng.choice(["single", "two", "count", "position"])) if free else None
+        out.append(
+            draw_picture(
+                rng,
+                resolution=cfg.resolution,
+                languages=languages,
+                switch_share=cfg.switch_share,
+                task=task,
+                lattice=0 if free else cfg.stride,
+            )
+        )
+    return out
 
 
 def lfq_losses(z: torch.Tensor, embedding: torch.Tensor, temperature: float) -> tuple[torch.Tensor, ...]:
@@ -140,7 +152,7 @@ def train_vq(cfg: GeneratorRunConfig) -> Path:
     tick = time.perf_counter()
     for step in range(start, cfg.vq_steps):
         _set_lr(opt, cosine_lr(step, cfg.vq_steps, cfg.vq_lr, cfg.lm_warmup))
-        x = pictures_to_tensor(_pictures(cfg, _VQ_STREAM, step, cfg.vq_batch), cfg.resolution)
+        x = pictures_to_tensor(_pictures(cfg, _VQ_STREAM, step, cfg.vq_batch, cfg.vq_free_share), cfg.resolution)
         z = model.encode(x)
         quantised, commitment, entropy = lfq_losses(z, model.quantize.embedding, cfg.vq_entropy_temperature)
         recon = model.decoder(quantised)
@@ -224,10 +236,24 @@ def neobabel_config(cfg: GeneratorRunConfig, text_vocab_size: int) -> Any:
     )
 
 
+def _regions(pictures: list[Any], cfg: GeneratorRunConfig) -> np.ndarray:
+    """(B, N) bool: the cells an inpainting picture regenerates; all False for the others."""
+    grid = cfg.resolution // cfg.stride
+    out = np.zeros((len(pictures), grid, grid), dtype=bool)
+    for i, picture in enumerate(pictures):
+        if picture.region is not None:
+            x0, y0, x1, y1 = picture.region
+            out[i, y0:y1, x0:x1] = True  # codes are row-major: row = y
+    return out.reshape(len(pictures), -1)
+
+
 def _masked_batch(
-    codes: torch.Tensor, rng: np.random.Generator, mask_id: int, offset: int
+    codes: torch.Tensor, rng: np.random.Generator, mask_id: int, offset: int, regions: np.ndarray | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """MaskGIT corruption: ``(tokens, masked)``; a share cos(π/2·u) of each row's codes (at least one) is MASK."""
+    """MaskGIT corruption: ``(tokens, masked)``; a share cos(π/2·u) of each row's codes (at least one) is MASK.
+
+    A row with cells in ``regions`` (B, N) bool is an inpainting sample instead: exactly its region is MASK.
+    """
     import torch
 
     b, n = codes.shape
@@ -235,6 +261,9 @@ def _masked_batch(
     counts = torch.from_numpy(np.maximum(1, np.ceil(shares * n)).astype(np.int64))
     ranks = torch.from_numpy(np.argsort(rng.uniform(size=(b, n)), axis=1).argsort(axis=1))
     masked = ranks < counts[:, None]
+    if regions is not None and regions.any():
+        inpaint = torch.from_numpy(regions.any(axis=1))
+        masked = torch.where(inpaint[:, None], torch.from_numpy(regions), masked)
     return torch.where(masked, mask_id, codes + offset), masked
 
 
@@ -276,7 +305,7 @@ def train_lm(cfg: GeneratorRunConfig, vq_folder: Path, tokenizer_folder: Path) -
         captions = ["" if rng.random() < cfg.cond_dropout else p.caption for p in pictures]
         with torch.no_grad():
             codes = vq.get_code(pictures_to_tensor(pictures, cfg.resolution))
-        tokens, masked = _masked_batch(codes, rng, layout.mask_id, layout.image_offset)
+        tokens, masked = _masked_batch(codes, rng, layout.mask_id, layout.image_offset, _regions(pictures, cfg))
         ids = build_t2i_batch(tokenizer(captions)["input_ids"], tokens, layout, cfg.max_seq_length)
         mask = attention_mask(ids, layout.pad_id, layout.soi_id, layout.eoi_id, dtype=model.dtype)
         logits = model.image_logits(ids, mask, n)

@@ -33,7 +33,7 @@ from regionreasoner.core.world import lexicon as lx
 from regionreasoner.core.world.languages import LANGUAGES, CodeSwitch
 from regionreasoner.core.world.scene import COLOURS, KINDS
 
-__all__ = ["COUNT_WORDS", "MAX_COUNT", "PLURALS", "Thing", "position_relation", "world_prompt"]
+__all__ = ["COUNT_WORDS", "MAX_COUNT", "PLURALS", "Thing", "position_relation", "world_phrase", "world_prompt"]
 
 MAX_COUNT = 4
 """Counting prompts ask for 1..MAX_COUNT objects."""
@@ -273,4 +273,22 @@ def world_prompt(things: Sequence[Thing], language: str | CodeSwitch, *, relatio
     rel = position_relation(relation) if relation is not None else None
     phrases = [_NOUN_PHRASES[matrix](thing, _words(thing, matrix, switch)) for thing in things]
     text = _frame(matrix, phrases, rel)
+    return _HAN_BOUNDARY.sub(" ", text) if matrix == "zh" else text
+
+
+def world_phrase(thing: Thing, language: str | CodeSwitch) -> str:
+    """The bare noun phrase of one ``thing`` without a frame ("a red circle", "een rode cirkel", "一个红色圆形").
+
+    What an inpainting request names ("vervang R1 door een groene ster").  Hindi's phrase is the direct form
+    ("एक हरा तारा"), not the oblique one that stands before की in a prompt.
+    """
+    switch = language if isinstance(language, CodeSwitch) else None
+    matrix = switch.matrix if switch else str(language)
+    if matrix not in LANGUAGES:
+        raise ConfigError(f"language={language!r}", hint=f"use one of {', '.join(LANGUAGES)} or a CodeSwitch")
+    words = _words(thing, matrix, switch)
+    if matrix == "hi" and thing.count == 1:
+        text = " ".join(x for x in (COUNT_WORDS["hi"][0], words.colour, words.kind) if x)
+    else:
+        text = _NOUN_PHRASES[matrix](thing, words)
     return _HAN_BOUNDARY.sub(" ", text) if matrix == "zh" else text

@@ -1,16 +1,18 @@
 """Measurements of the generator trained here, scored by the exact scorer of the synthetic world.
 
-    python docs/generator/measure.py recon   --vq runs/generator/vq/final [--n 200]
+    python docs/generator/measure.py recon   --vq runs/generator/vq/final [--n 200 --free]
     python docs/generator/measure.py inpaint --generator tools/generate/weights/world [--n 100]
     python docs/generator/measure.py geneval --generator DIR [--n-per-task 20 --lang en,nl --steps 12 --guidance 3]
+    python docs/generator/measure.py baseline --generator tools/generate/weights/world --out runs/generator/random
 
 Each prints one JSON line.  ``recon``: the share of drawn objects whose kind and colour the exact scorer finds in
-the MAGVIT-v2 reconstruction (and in the original, as the ceiling).  ``inpaint``: a picture of two shapes, a square
-window (32 px) around one of them repainted after "a photo of a <colour> <kind>" in a language; a case counts when
-the scorer finds an object of that kind and colour centred inside the window, and every pixel outside the mask is
-checked to be the original's.  ``geneval``: synthetic m-GenEval in batches (prompts of a task batched with one
+the MAGVIT-v2 reconstruction (and in the original, as the ceiling).  ``inpaint``: a world scene (320x240), one
+object's box repainted after another kind and colour in a language (:func:`inpaint`); a case counts when the scorer
+finds that kind and colour centred inside the box, and every pixel outside the mask is checked to be the original's.
+``geneval``: synthetic m-GenEval in batches (prompts of a task batched with one
 seeded stream, so not image-identical to ``regionreasoner-eval geneval``, which seeds every prompt): for tuning the
-sampler; the reported numbers come from ``regionreasoner-eval``.  Kept beside the docs because it imports both the
+sampler; the reported numbers come from ``regionreasoner-eval``.  ``baseline``: a copy of the generator folder with
+both models re-initialised from their configs (seed ``--seed``): the random-weights baseline of CLC and CSS.  Kept beside the docs because it imports both the
 trainer's data and evals/ (library code may not import evals/).
 """
 
@@ -25,8 +27,11 @@ from pathlib import Path
 import numpy as np
 
 
-def recon(vq: Path, n: int, seed: int) -> dict[str, object]:
-    """Share of drawn objects the exact scorer finds (kind and colour) in MAGVIT-v2 reconstructions."""
+def recon(vq: Path, n: int, seed: int, lattice: bool) -> dict[str, object]:
+    """Share of drawn objects the exact scorer finds (kind and colour) in MAGVIT-v2 reconstructions.
+
+    ``lattice``: the pictures the LM is trained on (shapes on the code grid's corners), else freely placed ones.
+    """
     import torch
 
     from regionreasoner.evals.generation.exact import ExactWorldDetector
@@ -38,7 +43,8 @@ def recon(vq: Path, n: int, seed: int) -> dict[str, object]:
     model = Magvit.from_pretrained(vq)
     res = model.config.resolution
     rng = np.random.default_rng([seed, 99])
-    pictures = [draw_picture(rng, resolution=res) for _ in range(n)]
+    cell = model.stride if lattice else 0
+    pictures = [draw_picture(rng, resolution=res, lattice=cell) for _ in range(n)]
     detector = ExactWorldDetector()
     found = ceiling = total = 0
     for start in range(0, n, 32):
@@ -57,43 +63,45 @@ def recon(vq: Path, n: int, seed: int) -> dict[str, object]:
 
 
 def inpaint(generator: Path, n: int, seed: int, languages: tuple[str, ...]) -> dict[str, object]:
-    """Share of inpainted windows holding the requested shape, and of results unchanged outside the mask."""
-    from regionreasoner.core.world.captions import Thing, world_prompt
-    from regionreasoner.core.world.render import Placed, render_objects
+    """Share of repainted regions holding the requested shape, and of results unchanged outside the mask.
+
+    Case ``i``: a world scene (320x240, 3 to 6 shapes, seeds ``(seed, i)``, none a training stream's), one of its
+    objects' box as the mask (as the agent repaints a found region ``R<k>``), a kind and colour both other than the
+    object's, asked in language ``i mod len(languages)``, as a bare phrase ("een groene ster") on even cases and in
+    the GenEval frame on odd ones.  Found: the exact scorer finds that kind and colour with its centroid in the mask.
+    """
+    from regionreasoner.core.world import make_scene
+    from regionreasoner.core.world.captions import Thing, world_phrase, world_prompt
     from regionreasoner.core.world.scene import COLOURS, KINDS
     from regionreasoner.evals.generation.exact import ExactWorldDetector
     from regionreasoner.tools.generate import Generator
 
     gen = Generator.from_pretrained(generator)
-    res = gen.defaults.resolution
     detector = ExactWorldDetector()
     rng = np.random.default_rng([seed, 5])
-    hits, unchanged, by_lang = 0, 0, Counter[str]()
+    hits, unchanged, by_lang, asked = 0, 0, Counter[str](), Counter[str]()
     for i in range(n):
-        kinds = [KINDS[int(k)] for k in rng.permutation(len(KINDS))]
-        colours = [list(COLOURS)[int(c)] for c in rng.permutation(len(COLOURS))]
-        old = Placed(kinds[0], colours[0], 0.27 * res, float(rng.uniform(0.3, 0.7)) * res, 0.14 * res)
-        other = Placed(kinds[1], colours[1], 0.75 * res, float(rng.uniform(0.3, 0.7)) * res, 0.14 * res)
-        image = render_objects([old, other], (res, res))
-        half = res // 4
-        y0 = int(np.clip(round(old.cy) - half, 0, res - 2 * half))
-        x0 = int(np.clip(round(old.cx) - half, 0, res - 2 * half))
-        mask = np.zeros((res, res), dtype=bool)
-        mask[y0 : y0 + 2 * half, x0 : x0 + 2 * half] = True
-        want = (kinds[2], colours[2])
+        scene = make_scene((seed, i), size=(320, 240), n_objects=(3, 6))
+        old = scene.objects[int(rng.integers(len(scene.objects)))]
+        kind = [k for k in KINDS if k != old.kind][int(rng.integers(len(KINDS) - 1))]
+        colour = [c for c in COLOURS if c != old.colour][int(rng.integers(len(COLOURS) - 1))]
+        x0, y0, x1, y1 = (round(v) for v in old.box)
+        mask = np.zeros((scene.size[1], scene.size[0]), dtype=bool)
+        mask[y0:y1, x0:x1] = True
         lang = languages[i % len(languages)]
-        out = gen.inpaint(image, mask, world_prompt([Thing(want[0], want[1])], lang), seed=seed + i)
-        a, b = np.asarray(image), np.asarray(out)
+        thing = Thing(kind, colour)
+        prompt = world_phrase(thing, lang) if i % 2 == 0 else world_prompt([thing], lang)
+        out = gen.inpaint(scene.image, mask, prompt, seed=seed + i)
+        a, b = np.asarray(scene.image.convert("RGB")), np.asarray(out)
         unchanged += bool(np.array_equal(a[~mask], b[~mask]))
         ok = False
         for obj in detector.segment(out):
             ys, xs = np.nonzero(obj.mask)
-            cy, cx = int(ys.mean()), int(xs.mean())
-            ok = ok or ((obj.kind, obj.colour) == want and bool(mask[cy, cx]))
+            ok = ok or ((obj.kind, obj.colour) == (kind, colour) and bool(mask[int(ys.mean()), int(xs.mean())]))
         hits += ok
         by_lang[lang] += ok
-    per = {lang: by_lang[lang] / max(1, sum(1 for i in range(n) if languages[i % len(languages)] == lang))
-           for lang in languages}  # fmt: skip
+        asked[lang] += 1
+    per = {lang: by_lang[lang] / asked[lang] for lang in languages if asked[lang]}
     return {"cases": n, "found": hits / n, "outside_unchanged": unchanged / n, "by_language": per}
 
 
@@ -125,13 +133,39 @@ def geneval(
     return {"steps": steps, "guidance": guidance, "n_per_task": n_per_task, "table": table}
 
 
+def baseline(generator: Path, out: Path, seed: int) -> dict[str, object]:
+    """The generator folder at ``out`` with NeoBabel and MAGVIT-v2 at random weights (same configs and tokenizer)."""
+    import shutil
+
+    import torch
+
+    from regionreasoner.tools.generate.magvit import Magvit
+    from regionreasoner.tools.generate.model import NeoBabel
+
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(generator, out)
+    torch.manual_seed(seed)
+    trained = NeoBabel.from_pretrained(generator)
+    NeoBabel(trained.config).to(trained.dtype).save_pretrained(out)
+    vq = Magvit.from_pretrained(generator / "vq")
+    Magvit(vq.config).save_pretrained(out / "vq")
+    (out / "README.md").write_text(
+        f"Random-weights baseline of {generator} (seed {seed}): the same configs and tokenizer, no training.\n",
+        encoding="utf-8",
+    )
+    return {"baseline": str(out), "seed": seed}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one measurement and print its JSON line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["recon", "inpaint", "geneval"])
+    parser.add_argument("what", choices=["recon", "inpaint", "geneval", "baseline"])
+    parser.add_argument("--out", type=Path, default=Path("runs/generator/random"))
     parser.add_argument("--vq", type=Path, default=Path("runs/generator/vq/final"))
     parser.add_argument("--generator", type=Path, default=Path("tools/generate/weights/world"))
     parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--free", action="store_true", help="recon: freely placed shapes instead of the lattice")
     parser.add_argument("--n-per-task", type=int, default=20)
     parser.add_argument("--lang", default="en,zh,nl,fr,hi,fa")
     parser.add_argument("--seed", type=int, default=123456)
@@ -140,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     langs = tuple(args.lang.split(","))
     if args.what == "recon":
-        result = recon(args.vq, args.n, args.seed)
+        result = recon(args.vq, args.n, args.seed, not args.free)
+    elif args.what == "baseline":
+        result = baseline(args.generator, args.out, args.seed)
     elif args.what == "inpaint":
         result = inpaint(args.generator, args.n, args.seed, langs)
     else:

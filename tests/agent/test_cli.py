@@ -22,21 +22,28 @@ def test_demo_with_the_default_tiny_model(
     assert main(["demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "UNTRAINED" in printed and "Reminder: the tiny model's weights are untrained" in printed
-    assert printed.count("  check: ") == 3 and "checks: " in printed
-    for name in ["image.png", "turn1.png", "turn2.png", "turn3.png", "memory.db", "trace.jsonl", "summary.json"]:
+    # turns 1-3, the edit of turn 4 (checked by the exact segmenter) and turn 5, which asks for the new star
+    assert printed.count("  check: ") == 5 and "checks: " in printed
+    assert "> turn 4 (nl): vervang R1 door een groene ster" in printed and "> turn 5 (en): " in printed
+    names = ["image.png", *(f"turn{k}.png" for k in range(1, 6)), "memory.db", "trace.jsonl", "summary.json"]
+    for name in names:
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert summary["untrained"] is True and summary["frame"] == "fixed:840x840"
-    assert [c["turn"] for c in summary["checks"]] == [1, 2, 3]
+    assert [c["turn"] for c in summary["checks"]] == [1, 2, 3, 4, 5]
+    assert summary["edit"]["region"] == "R1" and summary["edit"]["version"] == 1
     turns = summary["turns"]
-    assert [t["status"] for t in turns] == ["ok", "ok", "ok"]
+    assert [t["status"] for t in turns] == ["ok"] * 4
     assert turns[1]["referenced"] == ["R1"] and len(turns[2]["referenced"]) == 1  # turn 2's first region
     assert "bbox=[" in turns[1]["rendered_question"]
     spans = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
-    assert sum(s["name"] == "regionreasoner.turn" for s in spans) == 3
+    assert sum(s["name"] == "regionreasoner.turn" for s in spans) == 4
     with RegionMemory(f"sqlite:///{out}/memory.db") as memory:
         regions = memory.regions(summary["dialogue_id"])
         assert [r.id for r in regions] == [f"R{i}" for i in range(1, len(regions) + 1)] and len(regions) >= 3
+        versions = memory.versions(summary["dialogue_id"])
+        assert [(v.tool, v.region) for v in versions] == [(None, None), ("inpaint", "R1")]
+        assert memory.turn(summary["dialogue_id"], 3).image == versions[1].image  # turn 5 ran on the edited image
 
 
 def test_chat_with_a_scripted_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

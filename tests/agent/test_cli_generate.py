@@ -53,12 +53,16 @@ def test_generate_mistakes_are_one_line(
     assert message in _one_error_line(capsys)
 
 
-def test_generate_without_a_generator(
+def test_generate_without_a_generator_uses_the_shipped_one_and_says_when_it_is_missing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from regionreasoner.tools.generate import shipped
+
     monkeypatch.delenv("REGIONREASONER_GENERATOR", raising=False)
+    monkeypatch.setattr(shipped, "WEIGHTS", tmp_path / "no-weights")
     assert main(["generate", "a cat", "--out", str(tmp_path / "x.png")]) == 2
-    assert "no generator given" in _one_error_line(capsys)
+    line = _one_error_line(capsys)
+    assert "shipped generator is missing" in line and "make generator" in line
 
 
 def test_inpaint_records_a_new_version_of_the_dialogue(

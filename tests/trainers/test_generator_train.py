@@ -127,6 +127,31 @@ def test_captions_cover_six_languages_and_mixes() -> None:
     assert left and all(p.objects[0].cx < p.objects[1].cx for p in left)
 
 
+def test_lattice_pictures_sit_on_the_code_grid_and_inpainting_regions_hold_only_their_shape() -> None:
+    from regionreasoner.evals.generation.exact import ExactWorldDetector
+    from regionreasoner.trainers.generator_data import draw_picture
+
+    rng = np.random.default_rng(1)
+    pictures = [draw_picture(rng, resolution=64, lattice=8) for _ in range(300)]
+    assert {p.task for p in pictures} == {"single", "two", "count", "position", "inpaint"}
+    assert all(o.cx % 8 == 4 and o.cy % 8 == 4 and o.radius == 11 for p in pictures for o in p.objects)
+    detector = ExactWorldDetector()
+    for p in pictures[:120]:  # every shape is drawn so that the exact scorer finds it
+        found = sorted((o.kind, o.colour) for o in detector.segment(p.image(64)))
+        assert found == sorted((o.kind, o.colour) for o in p.objects)
+    inpaint = [p for p in pictures if p.task == "inpaint"]
+    assert inpaint
+    for p in inpaint:
+        x0, y0, x1, y1 = p.region
+        first, *others = p.objects
+        r = first.radius
+        assert x0 * 8 <= first.cx - r and first.cx + r <= x1 * 8 and y0 * 8 <= first.cy - r and first.cy + r <= y1 * 8
+        for o in others:  # no other shape reaches into the region
+            assert o.cx + r <= x0 * 8 or o.cx - r >= x1 * 8 or o.cy + r <= y0 * 8 or o.cy - r >= y1 * 8
+    with pytest.raises(ConfigError, match="lattice"):
+        draw_picture(rng, resolution=64, task="inpaint")
+
+
 @pytest.mark.parametrize(
     ("changes", "fragment"),
     [({"lm_heads": 5}, "heads must divide"), ({"cond_dropout": 1.0}, "cond_dropout"), ({"nonsense": 1}, "unknown")],

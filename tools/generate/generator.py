@@ -70,6 +70,12 @@ class GeneratorDefaults:
     """Inpainting steps (the release's editing demo)."""
     inpaint_guidance_scale: float = 1.5
     """Inpainting CFG weight."""
+    inpaint_context: float = 0.0
+    """Inpainting window: 0 = the largest square around the mask (the release); c > 0 = a square c times the mask
+    box's longer side, so that a small region spans the cells a model trained at a small resolution draws into."""
+    inpaint_cover: float = 0.0
+    """Which codes are regenerated: 0 = the reference's bicubic rule; c in (0, 1] = cells the mask covers at least c
+    (1 = wholly inside), so a shape drawn into them is not cut by the mask pasted back (``images.mask_to_grid``)."""
     extrapolate_timesteps: int = 50
     """Extrapolation steps per direction."""
     extrapolate_guidance_scale: float = 7.0
@@ -80,6 +86,14 @@ class GeneratorDefaults:
             raise ConfigError(f"resolution={self.resolution!r}: use the trained side in pixels (256 or 512)")
         for steps, w in ((self.timesteps, self.guidance_scale), (self.inpaint_timesteps, self.inpaint_guidance_scale)):
             SamplerSettings(timesteps=steps, guidance_scale=w, temperature=self.temperature, schedule=self.schedule)
+        if isinstance(self.inpaint_context, bool) or not isinstance(self.inpaint_context, (int, float)):
+            raise ConfigError(f"inpaint_context={self.inpaint_context!r}: use a number")
+        if isinstance(self.inpaint_cover, bool) or not isinstance(self.inpaint_cover, (int, float)):
+            raise ConfigError(f"inpaint_cover={self.inpaint_cover!r}: use a number in [0, 1]")
+        if not 0 <= self.inpaint_cover <= 1:
+            raise ConfigError(f"inpaint_cover={self.inpaint_cover}: use 0 (reference rule) or a share in (0, 1]")
+        if self.inpaint_context < 0 or 0 < self.inpaint_context < 1:
+            raise ConfigError(f"inpaint_context={self.inpaint_context}: use 0 (largest window) or a factor >= 1")
         SamplerSettings(timesteps=self.extrapolate_timesteps, guidance_scale=self.extrapolate_guidance_scale)
 
     @classmethod
@@ -128,7 +142,9 @@ class Generator:
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        self.path = Path(path)
+        from regionreasoner.tools.generate.shipped import resolve_generator
+
+        self.path = resolve_generator(path)  # "world": the shipped generator
         if not self.path.is_dir():
             raise ModelLoadError(
                 f"no generator folder at {self.path}", hint="see regionreasoner.tools.generate.generator"
@@ -292,7 +308,7 @@ class Generator:
         """``image`` (RGB, W x H) with the ``mask`` (bool H x W, True = repaint) region redrawn after ``prompt``.
 
         Returns an image of the same size; every pixel outside ``mask`` is the input's.  The model sees the
-        largest square window around the mask (:func:`~.inpaint.crop_box`) at its resolution.
+        square window around the mask (:func:`~.inpaint.crop_box`, ``inpaint_context``) at its resolution.
         """
         import torch
         from PIL import Image as PILImage
@@ -315,11 +331,18 @@ class Generator:
             )
         model, vq, tokenizer, layout = self.load()
         res = self.defaults.resolution
-        box = crop_box(image.size, array)
+        box = crop_box(image.size, array, context=self.defaults.inpaint_context)
         window = image.convert("RGB").crop(box)
         x0, y0, x1, y1 = box
         side = res // vq.stride
-        regenerate = torch.from_numpy(mask_to_grid(preprocess_mask(array[y0:y1, x0:x1], res), (side, side)))
+        small = preprocess_mask(array[y0:y1, x0:x1], res)
+        regenerate = torch.from_numpy(mask_to_grid(small, (side, side), cover=self.defaults.inpaint_cover))
+        if not bool(regenerate.any()):
+            raise GeometryError(
+                f"the mask covers no code cell of the {side}x{side} grid enough "
+                f"(inpaint_cover={self.defaults.inpaint_cover})",
+                hint="pass a larger mask (a region box rather than a thin outline)",
+            )
         settings = self._settings(steps, guidance, temperature, "inpaint")
         with torch.inference_mode():
             codes = vq.get_code(preprocess_image(window, res)[None])

@@ -117,13 +117,17 @@ def preprocess_mask(mask: npt.ArrayLike, size: Size = 256, *, multiple_of: int =
     return np.asarray(processed, dtype=np.float32) / np.float32(255.0)
 
 
-def mask_to_grid(mask: npt.ArrayLike, grid: Sequence[int]) -> BoolMask:
+def mask_to_grid(mask: npt.ArrayLike, grid: Sequence[int], *, cover: float = 0.0) -> BoolMask:
     """Which codes of a ``grid = (h, w)`` token grid a processed-frame mask covers: bool ``(h * w,)``, row-major.
 
-    ``mask`` is bool or float in [0, 1], ``(H, W)`` in the processed frame (e.g. :func:`preprocess_mask`).  It is
-    downsampled with torch bicubic interpolation (``align_corners=False``, no antialias, as the reference's
-    ``F.interpolate``) and a code is True where the value is >= 0.5.
+    ``mask`` is bool or float in [0, 1], ``(H, W)`` in the processed frame (e.g. :func:`preprocess_mask`).  With
+    ``cover`` 0 it is downsampled with torch bicubic interpolation (``align_corners=False``, no antialias, as the
+    reference's ``F.interpolate``) and a code is True where the value is >= 0.5 (about: the cell's centre is in
+    the mask).  With ``cover`` in (0, 1] a code is True where the mask's mean over the cell is >= ``cover`` (1: the
+    cell lies wholly inside), so that what is drawn into the cells stays inside the mask that is pasted back.
     """
+    if isinstance(cover, bool) or not isinstance(cover, (int, float)) or not 0 <= cover <= 1:
+        raise GeometryError(f"cover={cover!r}: use 0 (the reference's rule) or a share in (0, 1]")
     array = np.asarray(mask)
     if array.ndim != 2 or array.size == 0:
         raise GeometryError(f"mask of shape {array.shape}: give a non-empty (H, W) array")
@@ -132,6 +136,10 @@ def mask_to_grid(mask: npt.ArrayLike, grid: Sequence[int]) -> BoolMask:
     if len(grid) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in grid):
         raise GeometryError(f"grid={tuple(grid)!r}: give (rows, columns), integers >= 1")
     values = torch.from_numpy(array.astype(np.float32))[None, None]
+    if cover > 0:
+        share = F.adaptive_avg_pool2d(values, (grid[0], grid[1]))
+        covered: BoolMask = (share[0, 0] >= cover - 1e-6).reshape(-1).numpy()
+        return covered
     small = F.interpolate(values, size=(grid[0], grid[1]), mode="bicubic", align_corners=False)
     flat: BoolMask = (small[0, 0] >= 0.5).reshape(-1).numpy()
     return flat

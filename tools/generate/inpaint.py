@@ -45,12 +45,16 @@ Box = tuple[int, int, int, int]
 """Integer ``(x0, y0, x1, y1)`` in original pixels, x1/y1 exclusive."""
 
 
-def crop_box(size: tuple[int, int], mask: npt.NDArray[np.bool_], aspect: tuple[int, int] = (1, 1)) -> Box:
+def crop_box(
+    size: tuple[int, int], mask: npt.NDArray[np.bool_], aspect: tuple[int, int] = (1, 1), *, context: float = 0.0
+) -> Box:
     """The largest ``aspect`` (w, h) window of an image of ``size`` (w, h), centred on the mask's bounding box.
 
     The model sees this window (resized to its resolution); for an image of the target aspect it is the whole
     image, which is the release's resize + centre crop.  Following the mask (not the centre) lets a region near
     the edge of a wide image be inpainted; mask pixels still outside the window are left untouched (logged).
+    ``context`` > 0 shrinks the window to ``context`` times the mask box's longer side (never below it, never above
+    the largest window), so the region fills a known share of the model's code grid.
 
     >>> m = np.zeros((100, 300), bool); m[40:60, 250:290] = True
     >>> crop_box((300, 100), m)
@@ -63,6 +67,11 @@ def crop_box(size: tuple[int, int], mask: npt.NDArray[np.bool_], aspect: tuple[i
     if xs.size == 0:
         raise InputError("the mask selects no pixel", hint="pass a mask with True where the image should change")
     cx, cy = (int(xs.min()) + int(xs.max()) + 1) / 2, (int(ys.min()) + int(ys.max()) + 1) / 2
+    if context > 0:
+        # scale the largest window down to context x the mask's longer side (per aspect unit), keeping the aspect
+        longest = max((int(xs.max()) - int(xs.min()) + 1) / tw, (int(ys.max()) - int(ys.min()) + 1) / th)
+        unit = min(cw / tw, max(1.0, context * longest))
+        cw, ch = max(1, round(unit * tw)), max(1, round(unit * th))
     x0 = min(max(round(cx - cw / 2), 0), w - cw)
     y0 = min(max(round(cy - ch / 2), 0), h - ch)
     outside = int(mask.sum()) - int(mask[y0 : y0 + ch, x0 : x0 + cw].sum())
