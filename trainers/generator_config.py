@@ -67,6 +67,9 @@ class GeneratorRunConfig:
     vq_commit: float = field(default=0.25, metadata={"help": "weight of the LFQ commitment loss"})
     vq_entropy: float = field(default=0.05, metadata={"help": "weight of the LFQ entropy loss"})
     vq_shape_weight: float = field(default=4.0, metadata={"help": "extra loss weight of shape (non-background) pixels"})
+    vq_entropy_cells: str = field(
+        default="all", metadata={"help": "where the codebook-entropy term looks: all cells, or shapes (their cells)"}
+    )
     vq_entropy_temperature: float = field(default=0.01, metadata={"help": "softmax temperature of the entropy loss"})
     # NeoBabel
     lm_hidden: int = field(default=64, metadata={"help": "Gemma-2 hidden size"})
@@ -77,6 +80,9 @@ class GeneratorRunConfig:
     lm_batch: int = field(default=4, metadata={"help": "pictures per NeoBabel step"})
     lm_lr: float = field(default=1e-3, metadata={"help": "NeoBabel peak learning rate (AdamW, cosine)"})
     lm_warmup: int = field(default=0, metadata={"help": "linear warm-up steps of both stages"})
+    lm_shape_weight: float = field(
+        default=0.0, metadata={"help": "extra loss weight of shape cells, decaying to 0 at half the LM steps"}
+    )
     lm_weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay of NeoBabel"})
     cond_dropout: float = field(default=0.1, metadata={"help": "share of captions dropped (empty prompt), for CFG"})
     save_steps: int = field(default=0, metadata={"help": "checkpoint every N steps (0: only at the end)"})
@@ -87,6 +93,9 @@ class GeneratorRunConfig:
     temperature: float = field(default=1.0, metadata={"help": "Gumbel temperature of the re-masking (generator.json)"})
     inpaint_timesteps: int = field(default=8, metadata={"help": "inpainting sampler steps (generator.json)"})
     inpaint_guidance_scale: float = field(default=2.0, metadata={"help": "inpainting CFG weight (generator.json)"})
+    code_temperature: float = field(
+        default=1.0, metadata={"help": "temperature of the sampler's code draw (generator.json; 1 = the release)"}
+    )
     inpaint_context: float = field(
         default=2.0, metadata={"help": "inpainting window / mask box side (generator.json; 0 = largest window)"}
     )
@@ -112,6 +121,8 @@ class GeneratorRunConfig:
                 raise ConfigError(f"{name}={getattr(self, name)}: set it >= 1")
         if self.save_steps < 0 or self.seed < 0 or self.lm_warmup < 0:
             raise ConfigError(f"save_steps={self.save_steps}, seed={self.seed}, lm_warmup={self.lm_warmup}: >= 0")
+        if self.vq_entropy_cells not in ("all", "shapes"):
+            raise ConfigError(f"vq_entropy_cells={self.vq_entropy_cells!r}: use all or shapes")
         if not 0 <= self.vq_free_share <= 1:
             raise ConfigError(f"vq_free_share={self.vq_free_share}: use [0, 1]")
         if not 0 <= self.cond_dropout < 1 or not 0 <= self.switch_share <= 1:

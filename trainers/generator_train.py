@@ -10,12 +10,16 @@ synthetic world's pictures (:mod:`regionreasoner.trainers.generator_data`).
   library's bit rule, ``z > 0``), the decoder reads ``z + (q - z).detach()`` (straight-through).  Loss = L1 + L2 of
   the reconstruction + ``vq_commit`` · ||z - sg(q)||² + ``vq_entropy`` · (per-position entropy − codebook entropy)
   of ``softmax(2 z·c / τ)`` over the ``2**bits`` codes (MAGVIT-v2's LFQ entropy penalty: confident codes, all of
-  them used).  The library's quantiser only tokenizes, so these losses live here.  ``OUTPUT_DIR/vq/final``.
+  them used); with ``vq_entropy_cells: shapes`` the codebook part looks only at cells holding a shape, so the
+  background keeps one code.  The library's quantiser only tokenizes, so these losses live here.
+  ``OUTPUT_DIR/vq/final``.
 * **lm**: NeoBabel on the frozen tokenizer's codes with MaskGIT's objective: per picture a share
   ``cos(π/2 · u)``, u ~ U(0, 1), of the codes is replaced by MASK and the cross-entropy of the code logits is taken
   at the masked positions; the t2i sequence and attention mask are the sampler's own
   (:func:`~regionreasoner.tools.generate.prompting.build_t2i_batch`, ``attention_mask``); ``cond_dropout`` of the
-  captions are the empty prompt, which classifier-free guidance uses.  ``OUTPUT_DIR/lm/final``.
+  captions are the empty prompt, which classifier-free guidance uses; an inpainting picture masks exactly its
+  region; cells holding a shape weigh ``1 + lm_shape_weight`` (decaying to 1 at half the steps).
+  ``OUTPUT_DIR/lm/final``.
 
 Every stage resumes from its newest checkpoint, logs ``metrics.jsonl`` and plots ``metrics.png``; a stage whose
 ``final/`` exists is skipped.
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
 
     from regionreasoner.tools.generate.magvit import Magvit
 
-__all__ = ["lfq_losses", "neobabel_config", "train_lm", "train_tokenizer", "train_vq"]
+__all__ = ["lfq_losses", "neobabel_config", "shape_pixels", "train_lm", "train_tokenizer", "train_vq"]
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +110,15 @@ def _pictures(cfg: GeneratorRunConfig, stream: int, step: int, count: int, free_
     return out
 
 
-def lfq_losses(z: torch.Tensor, embedding: torch.Tensor, temperature: float) -> tuple[torch.Tensor, ...]:
+def lfq_losses(
+    z: torch.Tensor, embedding: torch.Tensor, temperature: float, cells: torch.Tensor | None = None
+) -> tuple[torch.Tensor, ...]:
     """``(quantised, commitment, entropy)`` of latents ``z`` (B, bits, h, w) under the ±1 code table (2**bits, bits).
 
     ``quantised`` is the straight-through ±1 latent the decoder reads; ``entropy`` is the mean per-position entropy
-    minus the entropy of the mean code distribution (both of ``softmax(2 z·c / temperature)``).
+    minus the entropy of the mean code distribution (both of ``softmax(2 z·c / temperature)``).  ``cells`` (B, h, w)
+    bool restricts the second (codebook) term to those positions: the shapes' cells, so that the codebook spreads
+    over what the shapes look like while the background keeps one code.
     """
     import torch
 
@@ -121,9 +129,20 @@ def lfq_losses(z: torch.Tensor, embedding: torch.Tensor, temperature: float) -> 
     logp = torch.log_softmax(2 * flat @ embedding.T / temperature, dim=-1)
     p = logp.exp()
     per_sample = -(p * logp).sum(-1).mean()
-    mean_p = p.mean(0)
+    chosen = p if cells is None else p[cells.reshape(-1)]
+    if chosen.shape[0] == 0:
+        return quantised, commitment, per_sample
+    mean_p = chosen.mean(0)
     codebook = -(mean_p * torch.log(mean_p.clamp(min=1e-12))).sum()
     return quantised, commitment, per_sample - codebook
+
+
+def shape_pixels(pixels: torch.Tensor) -> torch.Tensor:
+    """(B, 1, R, R) float: 1 where a picture (B, 3, R, R) in [-1, 1] differs from the world's background."""
+    import torch
+
+    background = torch.tensor(BACKGROUND, dtype=pixels.dtype).view(1, 3, 1, 1) / 127.5 - 1.0
+    return (pixels - background).abs().amax(dim=1, keepdim=True).gt(0.02).to(pixels.dtype)
 
 
 def _set_lr(opt: Any, lr: float) -> None:
@@ -144,7 +163,6 @@ def train_vq(cfg: GeneratorRunConfig) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = Magvit(cfg.magvit_config())
-    background = torch.tensor(BACKGROUND, dtype=torch.float32).view(1, 3, 1, 1) / 127.5 - 1.0
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.vq_lr, betas=(0.9, 0.99), weight_decay=0.0)
     start = _resume(folder, model, opt)
     metrics = StageLog(folder / "metrics.jsonl", start)
@@ -154,10 +172,14 @@ def train_vq(cfg: GeneratorRunConfig) -> Path:
         _set_lr(opt, cosine_lr(step, cfg.vq_steps, cfg.vq_lr, cfg.lm_warmup))
         x = pictures_to_tensor(_pictures(cfg, _VQ_STREAM, step, cfg.vq_batch, cfg.vq_free_share), cfg.resolution)
         z = model.encode(x)
-        quantised, commitment, entropy = lfq_losses(z, model.quantize.embedding, cfg.vq_entropy_temperature)
+        shapes = shape_pixels(x)
+        cells = None
+        if cfg.vq_entropy_cells == "shapes":  # cells holding a shape pixel, (B, h, w)
+            cells = torch.nn.functional.max_pool2d(shapes, cfg.stride)[:, 0].bool()
+        quantised, commitment, entropy = lfq_losses(z, model.quantize.embedding, cfg.vq_entropy_temperature, cells)
         recon = model.decoder(quantised)
         # The shapes cover a tenth of the pixels: weigh them up, or the background wins the loss for long.
-        weight = 1.0 + cfg.vq_shape_weight * (x - background).abs().amax(dim=1, keepdim=True).gt(0.02).float()
+        weight = 1.0 + cfg.vq_shape_weight * shapes
         l1 = ((recon - x).abs() * weight).mean() / weight.mean()
         l2 = (((recon - x) ** 2) * weight).mean() / weight.mean()
         loss = l1 + l2 + cfg.vq_commit * commitment + cfg.vq_entropy * entropy
@@ -304,12 +326,20 @@ def train_lm(cfg: GeneratorRunConfig, vq_folder: Path, tokenizer_folder: Path) -
         rng = np.random.default_rng([cfg.seed, _LM_STREAM + 10, step])
         captions = ["" if rng.random() < cfg.cond_dropout else p.caption for p in pictures]
         with torch.no_grad():
-            codes = vq.get_code(pictures_to_tensor(pictures, cfg.resolution))
+            pixels = pictures_to_tensor(pictures, cfg.resolution)
+            codes = vq.get_code(pixels)
+            # cells holding a shape pixel weigh 1 + lm_shape_weight: the background is most cells and easy
+            shape_cells = torch.nn.functional.max_pool2d(shape_pixels(pixels), cfg.stride).reshape(len(pictures), -1)
+            # decays to 0 at half the steps: the extra weight speeds up learning the shapes, and would leave the
+            # model over-predicting them (weighted cross-entropy's optimum scales their probability by 1 + w)
+            extra = cfg.lm_shape_weight * max(0.0, 1.0 - step / (0.5 * cfg.lm_steps))
+            weight = 1.0 + extra * shape_cells
         tokens, masked = _masked_batch(codes, rng, layout.mask_id, layout.image_offset, _regions(pictures, cfg))
         ids = build_t2i_batch(tokenizer(captions)["input_ids"], tokens, layout, cfg.max_seq_length)
         mask = attention_mask(ids, layout.pad_id, layout.soi_id, layout.eoi_id, dtype=model.dtype)
         logits = model.image_logits(ids, mask, n)
-        loss = torch.nn.functional.cross_entropy(logits[masked], codes[masked])
+        per_code = torch.nn.functional.cross_entropy(logits[masked], codes[masked], reduction="none")
+        loss = (per_code * weight[masked]).sum() / weight[masked].sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -323,7 +353,7 @@ def train_lm(cfg: GeneratorRunConfig, vq_folder: Path, tokenizer_folder: Path) -
                     "step": done,
                     "loss": float(loss.detach()),
                     "masked_accuracy": float(accuracy),
-                    "perplexity": math.exp(min(20.0, float(loss))),
+                    "perplexity": math.exp(min(20.0, float(loss.detach()))),
                     "lr": opt.param_groups[0]["lr"],
                     "seconds": round(time.perf_counter() - tick, 1),
                 }

@@ -4,6 +4,7 @@
     python docs/generator/measure.py inpaint --generator tools/generate/weights/world [--n 100]
     python docs/generator/measure.py geneval --generator DIR [--n-per-task 20 --lang en,nl --steps 12 --guidance 3]
     python docs/generator/measure.py baseline --generator tools/generate/weights/world --out runs/generator/random
+    python docs/generator/measure.py collect --run runs/generator         # the card's "measured" JSON
 
 Each prints one JSON line.  ``recon``: the share of drawn objects whose kind and colour the exact scorer finds in
 the MAGVIT-v2 reconstruction (and in the original, as the ceiling).  ``inpaint``: a world scene (320x240), one
@@ -12,8 +13,9 @@ finds that kind and colour centred inside the box, and every pixel outside the m
 ``geneval``: synthetic m-GenEval in batches (prompts of a task batched with one
 seeded stream, so not image-identical to ``regionreasoner-eval geneval``, which seeds every prompt): for tuning the
 sampler; the reported numbers come from ``regionreasoner-eval``.  ``baseline``: a copy of the generator folder with
-both models re-initialised from their configs (seed ``--seed``): the random-weights baseline of CLC and CSS.  Kept beside the docs because it imports both the
-trainer's data and evals/ (library code may not import evals/).
+both models re-initialised from their configs (seed ``--seed``): the random-weights baseline of CLC and CSS.
+``collect``: ``RUN/inpaint.json`` and the CLC/CSS summaries of ``RUN/{clc,css}/{world,random}`` in one object.
+Kept beside the docs because it imports both the trainer's data and evals/ (library code may not import evals/).
 """
 
 from __future__ import annotations
@@ -106,9 +108,18 @@ def inpaint(generator: Path, n: int, seed: int, languages: tuple[str, ...]) -> d
 
 
 def geneval(
-    generator: Path, n_per_task: int, languages: tuple[str, ...], seed: int, steps: int | None, guidance: float | None
+    generator: Path,
+    n_per_task: int,
+    languages: tuple[str, ...],
+    seed: int,
+    steps: int | None,
+    guidance: float | None,
+    prompt_seed: int = 3,
 ) -> dict[str, object]:
-    """Synthetic m-GenEval per task and language, prompts of a task in one batch."""
+    """Synthetic m-GenEval per task and language, prompts of a task in one batch.
+
+    ``prompt_seed`` 3 by default: tuning the sampler on the reported table's prompts (seed 0) would tune on the test.
+    """
     from regionreasoner.evals.generation.exact import ExactWorldDetector
     from regionreasoner.evals.generation.geneval import evaluate_image
     from regionreasoner.evals.generation.meta import TASKS
@@ -121,7 +132,7 @@ def geneval(
     for lang in languages:
         row = {}
         for task in TASKS:
-            prompts = world_geneval_prompts(lang, n_per_task=n_per_task, tasks=(task,))
+            prompts = world_geneval_prompts(lang, n_per_task=n_per_task, seed=prompt_seed, tasks=(task,))
             images = gen.generate([p.prompt for p in prompts], seed=seed, steps=steps, guidance=guidance)
             row[task] = float(
                 np.mean(
@@ -130,7 +141,7 @@ def geneval(
             )
         row["overall"] = float(np.mean([row[t] for t in TASKS]))
         table[lang] = row
-    return {"steps": steps, "guidance": guidance, "n_per_task": n_per_task, "table": table}
+    return {"steps": steps, "guidance": guidance, "n_per_task": n_per_task, "prompt_seed": prompt_seed, "table": table}
 
 
 def baseline(generator: Path, out: Path, seed: int) -> dict[str, object]:
@@ -157,10 +168,26 @@ def baseline(generator: Path, out: Path, seed: int) -> dict[str, object]:
     return {"baseline": str(out), "seed": seed}
 
 
+def collect(run: Path) -> dict[str, object]:
+    """The measurements of ``make generator-eval`` in one object (what the model card prints)."""
+    out: dict[str, object] = {}
+    inpaint_file = run / "inpaint.json"
+    if inpaint_file.is_file():
+        out["inpaint"] = json.loads(inpaint_file.read_text(encoding="utf-8"))
+    for metric in ("clc", "css"):
+        for which in ("world", "random"):
+            summary = run / metric / which / "summary.json"
+            if summary.is_file():
+                data = json.loads(summary.read_text(encoding="utf-8"))
+                out[f"{metric}_{which}"] = {"mean": data.get("mean"), "languages": data.get("languages")}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one measurement and print its JSON line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["recon", "inpaint", "geneval", "baseline"])
+    parser.add_argument("what", choices=["recon", "inpaint", "geneval", "baseline", "collect"])
+    parser.add_argument("--run", type=Path, default=Path("runs/generator"))
     parser.add_argument("--out", type=Path, default=Path("runs/generator/random"))
     parser.add_argument("--vq", type=Path, default=Path("runs/generator/vq/final"))
     parser.add_argument("--generator", type=Path, default=Path("tools/generate/weights/world"))
@@ -171,16 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=123456)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--guidance", type=float, default=None)
+    parser.add_argument("--prompt-seed", type=int, default=3, help="geneval: seed of the prompts (the table uses 0)")
     args = parser.parse_args(argv)
     langs = tuple(args.lang.split(","))
     if args.what == "recon":
         result = recon(args.vq, args.n, args.seed, not args.free)
+    elif args.what == "collect":
+        result = collect(args.run)
     elif args.what == "baseline":
         result = baseline(args.generator, args.out, args.seed)
     elif args.what == "inpaint":
         result = inpaint(args.generator, args.n, args.seed, langs)
     else:
-        result = geneval(args.generator, args.n_per_task, langs, args.seed, args.steps, args.guidance)
+        result = geneval(args.generator, args.n_per_task, langs, args.seed, args.steps, args.guidance, args.prompt_seed)
     print(json.dumps(result, ensure_ascii=False))  # noqa: T201 - the script's output
     return 0
 

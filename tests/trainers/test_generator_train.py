@@ -154,7 +154,13 @@ def test_lattice_pictures_sit_on_the_code_grid_and_inpainting_regions_hold_only_
 
 @pytest.mark.parametrize(
     ("changes", "fragment"),
-    [({"lm_heads": 5}, "heads must divide"), ({"cond_dropout": 1.0}, "cond_dropout"), ({"nonsense": 1}, "unknown")],
+    [
+        ({"lm_heads": 5}, "heads must divide"),
+        ({"cond_dropout": 1.0}, "cond_dropout"),
+        ({"nonsense": 1}, "unknown"),
+        ({"vq_entropy_cells": "edges"}, "all or shapes"),
+        ({"vq_free_share": 1.5}, "vq_free_share"),
+    ],
 )
 def test_bad_configs_name_the_fix(changes: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
@@ -164,3 +170,21 @@ def test_bad_configs_name_the_fix(changes: dict[str, Any], fragment: str) -> Non
 def test_the_shipped_preset_loads() -> None:
     cfg = load_generator_config("generator")
     assert cfg.num_vq_tokens == 64 and cfg.export_folder == Path("tools/generate/weights/world")
+
+
+def test_the_codebook_term_looks_only_at_the_cells_given() -> None:
+    import torch
+
+    from regionreasoner.trainers.generator_train import lfq_losses
+
+    bits = 3
+    table = torch.tensor([[1.0 if (c >> b) & 1 else -1.0 for b in range(bits)] for c in range(2**bits)])
+    z = torch.full((1, bits, 2, 2), -1.0)  # every cell code 0 ...
+    z[0, :, 0, 0] = 1.0  # ... but one, code 7
+    cells = torch.tensor([[[True, False], [False, False]]])
+    _, _, spread = lfq_losses(z, table, 0.01)
+    _, _, one_cell = lfq_losses(z, table, 0.01, cells)
+    _, _, nothing = lfq_losses(z, table, 0.01, torch.zeros_like(cells))
+    # confident codes: per-position entropy ~0; two codes used over all cells (entropy of 1/4, 3/4), one over the cell
+    assert spread.item() == pytest.approx(-0.5623, abs=1e-3)
+    assert one_cell.item() == pytest.approx(0.0, abs=1e-3) and nothing.item() == pytest.approx(0.0, abs=1e-3)

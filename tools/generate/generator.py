@@ -66,6 +66,8 @@ class GeneratorDefaults:
     """Initial Gumbel temperature of the confidence."""
     schedule: str = "cosine"
     """Mask schedule (cosine, linear, pow<p>, sigmoid)."""
+    code_temperature: float = 1.0
+    """Temperature of the code draw (1 = the release's multinomial, 0 = argmax; ``SamplerSettings``)."""
     inpaint_timesteps: int = 25
     """Inpainting steps (the release's editing demo)."""
     inpaint_guidance_scale: float = 1.5
@@ -85,7 +87,13 @@ class GeneratorDefaults:
         if isinstance(self.resolution, bool) or not isinstance(self.resolution, int) or self.resolution < 1:
             raise ConfigError(f"resolution={self.resolution!r}: use the trained side in pixels (256 or 512)")
         for steps, w in ((self.timesteps, self.guidance_scale), (self.inpaint_timesteps, self.inpaint_guidance_scale)):
-            SamplerSettings(timesteps=steps, guidance_scale=w, temperature=self.temperature, schedule=self.schedule)
+            SamplerSettings(
+                timesteps=steps,
+                guidance_scale=w,
+                temperature=self.temperature,
+                schedule=self.schedule,
+                code_temperature=self.code_temperature,
+            )
         if isinstance(self.inpaint_context, bool) or not isinstance(self.inpaint_context, (int, float)):
             raise ConfigError(f"inpaint_context={self.inpaint_context!r}: use a number")
         if isinstance(self.inpaint_cover, bool) or not isinstance(self.inpaint_cover, (int, float)):
@@ -232,6 +240,7 @@ class Generator:
             guidance_scale=w if guidance is None else guidance,
             temperature=d.temperature if temperature is None else temperature,
             schedule=d.schedule,
+            code_temperature=d.code_temperature,
         )
 
     def _rng(self, seed: int | None, device: torch.device) -> torch.Generator:

@@ -151,3 +151,28 @@ def test_extrapolate_decodes_a_non_square_grid(tiny_generator: Any) -> None:
         tiny_generator.extrapolate(image, ["left", "up"], ["x"], seed=0)
     with pytest.raises(InputError):
         tiny_generator.extrapolate(image, "left", ["x"], seed=0)
+
+
+def test_inpaint_context_and_cover_choose_the_window_and_the_cells() -> None:
+    from regionreasoner.tools.generate.generator import GeneratorDefaults
+    from regionreasoner.tools.generate.images import mask_to_grid
+
+    mask = np.zeros((240, 320), bool)
+    mask[100:140, 200:240] = True  # a 40 x 40 region
+    x0, y0, x1, y1 = crop_box((320, 240), mask)
+    assert (x1 - x0, y1 - y0) == (240, 240)  # the release's largest square
+    assert crop_box((320, 240), mask, context=2.0) == (180, 80, 260, 160)  # 80 x 80 around the region
+    assert crop_box((320, 240), mask, context=100.0)[2:] == (320, 240)  # never beyond the largest window
+    small = np.zeros((64, 64), np.float32)
+    small[10:40, 10:40] = 1.0  # covers cells 2..4 wholly (pixels 16-39), cell 1 partly (10-15) of 8-pixel cells
+    whole = mask_to_grid(small, (8, 8), cover=1.0).reshape(8, 8)
+    expected = np.zeros((8, 8), bool)
+    expected[2:5, 2:5] = True
+    assert np.array_equal(whole, expected)
+    assert mask_to_grid(small, (8, 8), cover=0.2).reshape(8, 8).sum() == 16  # cells 1..4 in each direction
+    with pytest.raises(GeometryError, match="cover"):
+        mask_to_grid(small, (8, 8), cover=1.5)
+    with pytest.raises(ConfigError, match="inpaint_context"):
+        GeneratorDefaults(inpaint_context=0.5)
+    with pytest.raises(ConfigError, match="inpaint_cover"):
+        GeneratorDefaults(inpaint_cover=2.0)

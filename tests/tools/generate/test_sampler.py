@@ -302,3 +302,16 @@ def test_draw_for_draw_equal_to_the_reference_loop(tiny_generator: Any) -> None:
         ref = _reference_t2i_generate(model, cond, uncond, layout, n, generator=torch.Generator().manual_seed(5), **kw)
     assert torch.equal(ours, ref)
     assert torch.equal(ours[1, :10], torch.arange(10))
+
+
+def test_code_temperature_one_is_the_release_draw_and_zero_is_argmax(tiny_generator: Any) -> None:
+    release, _ = _run(tiny_generator, seed=3, timesteps=4)
+    same, _ = _run(tiny_generator, seed=3, timesteps=4, code_temperature=1.0)
+    greedy_a, _ = _run(tiny_generator, seed=3, timesteps=4, code_temperature=0.0, temperature=0.0)
+    greedy_b, _ = _run(tiny_generator, seed=9, timesteps=4, code_temperature=0.0, temperature=0.0)
+    sharp, _ = _run(tiny_generator, seed=3, timesteps=4, code_temperature=0.3)
+    assert torch.equal(release, same)
+    assert torch.equal(greedy_a, greedy_b)  # no randomness left: the seed does not matter
+    assert sharp.shape == release.shape
+    with pytest.raises(ConfigError, match="code_temperature"):
+        SamplerSettings(code_temperature=-1.0)
