@@ -95,15 +95,13 @@ def _pictures(cfg: GeneratorRunConfig, stream: int, step: int, count: int, free_
     languages = cfg.language_list()
     out = []
     for _ in range(count):
-        free = not cfg.lattice or rng.random() < free_share
-        task = str(rng.choice(["single", "two", "count", "position"])) if free else None
+        free = not cfg.lattice or rng.random() < free_share  # a free picture draws no inpainting task
         out.append(
             draw_picture(
                 rng,
                 resolution=cfg.resolution,
                 languages=languages,
                 switch_share=cfg.switch_share,
-                task=task,
                 lattice=0 if free else cfg.stride,
             )
         )

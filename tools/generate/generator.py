@@ -345,13 +345,8 @@ class Generator:
         x0, y0, x1, y1 = box
         side = res // vq.stride
         small = preprocess_mask(array[y0:y1, x0:x1], res)
+        # no cell chosen: inpaint_codes raises InputError, naming the fix
         regenerate = torch.from_numpy(mask_to_grid(small, (side, side), cover=self.defaults.inpaint_cover))
-        if not bool(regenerate.any()):
-            raise GeometryError(
-                f"the mask covers no code cell of the {side}x{side} grid enough "
-                f"(inpaint_cover={self.defaults.inpaint_cover})",
-                hint="pass a larger mask (a region box rather than a thin outline)",
-            )
         settings = self._settings(steps, guidance, temperature, "inpaint")
         with torch.inference_mode():
             codes = vq.get_code(preprocess_image(window, res)[None])

@@ -113,7 +113,8 @@ def inpaint_codes(
 
     if not bool(regenerate.any()):
         raise InputError(
-            "the mask covers no code cell (a cell is regenerated when the mask fills at least half of it)",
+            "the mask covers no code cell (a cell is regenerated when the mask fills at least half of it, or the "
+            "generator's inpaint_cover share)",
             hint="enlarge the mask, e.g. to the region's box",
         )
     tokens = regenerate_tokens(codes, regenerate, layout)
