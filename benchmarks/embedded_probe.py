@@ -4,12 +4,15 @@ Trains an untrained embedded base (``regionreasoner-train embedded-base``) answe
 with a plain torch loop (no TRL, no traces), on one of two tasks:
 
 * ``colour``: "colour?" -> the shape's colour word (content: can the vision tokens carry colour to the answer?);
-* ``where``: "where?" -> the shape's box as four ``norm:100`` coordinate tokens (position).
+* ``where``: "where?" -> the shape's box as four ``norm:100`` coordinate tokens (position);
+* ``find``: a world question (any language, one round) on a scene of 3 to 5 shapes -> the target's box (reading the
+  question, binding its words to one shape, and position: the embedded model's task in miniature).
 
 Every ``--eval-every`` steps it decodes 64 held-out scenes greedily and prints one JSON line: accuracy (colour word
 exact; box IoU >= 0.5) and mean IoU.  docs/embedded-model.md records what it measured and why it matters.
 
     python benchmarks/embedded_probe.py --base runs/probe/base --task where --steps 1800
+    python benchmarks/embedded_probe.py --base runs/probe/base --task find --warm-steps 400 --warm-objects 1-2
 """
 
 from __future__ import annotations
@@ -20,15 +23,23 @@ import time
 from typing import Any
 
 
-def _example(index: int, split: int, task: str) -> tuple[Any, str, str, tuple[float, float, float, float]]:
-    from regionreasoner.core.world import make_scene
+def _example(
+    index: int, split: int, task: str, objects: tuple[int, int] = (3, 5)
+) -> tuple[Any, str, str, tuple[float, float, float, float]]:
+    from regionreasoner.core.world import make_dialogue, make_scene
 
-    scene = make_scene((split, index), size=(320, 240), n_objects=(1, 1))
-    shape, (w, h) = scene.objects[0], scene.image.size
+    if task == "find":
+        scene = make_scene((split, index), size=(320, 240), n_objects=objects)
+        dialogue = make_dialogue(scene, seed=(split, index), n_turns=1, language="any")
+        question, shape = dialogue.turns[0].question, dialogue.target(0)
+    else:
+        scene = make_scene((split, index), size=(320, 240), n_objects=(1, 1))
+        question, shape = ("colour?" if task == "colour" else "where?"), scene.objects[0]
+    (w, h) = scene.image.size
     box = (100 * shape.box.x1 / w, 100 * shape.box.y1 / h, 100 * shape.box.x2 / w, 100 * shape.box.y2 / h)
     if task == "colour":
-        return scene.image, "colour?", f" {shape.colour}", box
-    return scene.image, "where?", " " + " ".join(str(round(v)) for v in box), box
+        return scene.image, question, f" {shape.colour}", box
+    return scene.image, question, " " + " ".join(str(round(v)) for v in box), box
 
 
 def _iou(a: list[float], b: tuple[float, float, float, float]) -> float:
@@ -41,13 +52,20 @@ def main() -> None:
     """Train and evaluate as the arguments say; one JSON line per evaluation."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="an embedded base folder (regionreasoner-train embedded-base)")
-    parser.add_argument("--task", choices=("colour", "where"), default="where")
+    parser.add_argument("--task", choices=("colour", "where", "find"), default="where")
     parser.add_argument("--steps", type=int, default=1800)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--objects", default="3-5", help="find: shapes per scene, MIN-MAX (evaluation always 3-5)")
+    parser.add_argument("--warm-steps", type=int, default=0, help="find: first train this many steps on --warm-objects")
+    parser.add_argument("--warm-objects", default="1-2", help="find: shapes per scene of the warm-up steps")
     args = parser.parse_args()
+
+    def span(text: str) -> tuple[int, int]:
+        lo, _, hi = text.partition("-")
+        return int(lo), int(hi or lo)
 
     import torch
     from transformers import AutoModelForImageTextToText
@@ -97,7 +115,8 @@ def main() -> None:
     model.train()
     started, seen = time.time(), 0
     for step in range(1, args.steps + 1):
-        items = [_example(seen + j, 0, args.task) for j in range(args.batch)]
+        objects = span(args.warm_objects if step <= args.warm_steps else args.objects)
+        items = [_example(seen + j, 0, args.task, objects) for j in range(args.batch)]
         seen += args.batch
         ends = [a + "<|im_end|>" for _, _, a, _ in items]
         enc = processor(

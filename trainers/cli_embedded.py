@@ -1,6 +1,7 @@
 """``regionreasoner-train embedded-base|embedded-export``: the two ends of the embedded model's recipe.
 
-    regionreasoner-train embedded-base --out runs/embedded/base [--seed 0]
+    regionreasoner-train embedded-base --out runs/embedded/base [--seed 0] [--rope-theta 10000]
+        [--mrope-section 8,12,12] [--max-image-tokens 80]
     regionreasoner-train embedded-export --run runs/embedded/grpo/final --out policies/weights/embedded
         [--eval runs/embedded/eval/world.json] [--sft-metrics ...] [--grpo-metrics ...]
 
@@ -16,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from regionreasoner.agent.cli_args import existing_file, existing_folder, non_negative_int, output_folder
+from regionreasoner.agent.cli_args import existing_file, existing_folder, non_negative_int, output_folder, positive_int
 from regionreasoner.agent.cli_commands import Subcommand
 from regionreasoner.core.errors import InputError
 
@@ -47,6 +48,36 @@ def _base_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--family", choices=["qwen2.5-vl", "qwen3-vl"], default=None, help="architecture (default: the recipe's)"
     )
+    parser.add_argument("--rope-theta", type=_rope_theta, default=None, help="rotary base of the language model")
+    parser.add_argument(
+        "--mrope-section",
+        type=_section,
+        default=None,
+        help="rotary pairs per head for time,height,width (e.g. 8,12,12)",
+    )
+    parser.add_argument(
+        "--max-image-tokens", type=positive_int, default=None, help="most merged 28x28 patches an image becomes"
+    )
+
+
+def _rope_theta(text: str) -> float:
+    """A rotary base above 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 1:
+        raise argparse.ArgumentTypeError(f"{text}: use a rotary base above 1")
+    return value
+
+
+def _section(text: str) -> tuple[int, int, int]:
+    """``T,H,W``: three whole numbers >= 1."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: write three whole numbers >= 1 as T,H,W (e.g. 8,12,12)")
+    t, h, w = (int(p) for p in parts)
+    return t, h, w
 
 
 def _base_run(args: argparse.Namespace) -> int:
@@ -54,7 +85,13 @@ def _base_run(args: argparse.Namespace) -> int:
 
     from regionreasoner.trainers.embedded import EmbeddedSpec, build_base
 
-    spec = EmbeddedSpec() if args.family is None else replace(EmbeddedSpec(), family=args.family)
+    chosen = {
+        "family": args.family,
+        "rope_theta": args.rope_theta,
+        "mrope_section": args.mrope_section,
+        "max_image_tokens": args.max_image_tokens,
+    }
+    spec = replace(EmbeddedSpec(), **{k: v for k, v in chosen.items() if v is not None})  # ConfigError if unfit
     folder = build_base(args.out, spec, seed=args.seed)
     print(json.dumps({"base": str(folder)}))
     return 0

@@ -57,6 +57,10 @@ class EmbeddedSpec:
     """Fewest merged 28x28 patches an image is resized to."""
     max_image_tokens: int = 80
     """Most merged 28x28 patches an image is resized to (the vision tokens the language model reads)."""
+    rope_theta: float = 10000.0
+    """Base of the language model's rotary (M-RoPE) frequencies (Qwen2.5-VL: 1e6; see :meth:`config`)."""
+    mrope_section: tuple[int, int, int] | None = None
+    """Rotary pairs per head given to (time, height, width); None: Qwen's 1/4, 3/8, 3/8 split."""
     smooth_init: bool = True
     """Initialise coordinate tokens (and Qwen3-VL's position grid) with sinusoidal features (:func:`smooth_init`)."""
 
@@ -69,6 +73,14 @@ class EmbeddedSpec:
                 f"EmbeddedSpec {self}: heads must divide the hidden sizes, kv heads the heads",
                 hint="choose sizes whose text head_dim is a multiple of 16",
             )
+        if self.mrope_section is not None and (sum(self.mrope_section) != head_dim // 2 or min(self.mrope_section) < 1):
+            raise ConfigError(
+                f"EmbeddedSpec.mrope_section={self.mrope_section}: the three parts must be positive and sum to "
+                f"{head_dim // 2} (half the text head size)",
+                hint="give (time, height, width) rotary pairs that add up to text_hidden // text_heads // 2",
+            )
+        if self.rope_theta <= 1:
+            raise ConfigError(f"EmbeddedSpec.rope_theta={self.rope_theta}", hint="use a rotary base above 1")
 
     @property
     def patch(self) -> int:
@@ -82,8 +94,16 @@ class EmbeddedSpec:
         from regionreasoner.policies.tiny import SPECIAL_TOKENS
 
         ids = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
-        half = self.text_hidden // self.text_heads // 2  # rotary pairs per head, split over (t, h, w) as Qwen does
+        # The rotary base and split are knobs because they trade two things (docs/embedded-model.md, probes):
+        # M-RoPE gives pair i the frequency theta**(-i/half) and hands the pairs to (time, height, width) in that
+        # order, so width gets the slowest.  With theta 1e4 and Qwen's split the width pairs turn under 0.05 rad
+        # across an image (left and right look alike by phase), but text keeps slow pairs for matching words by
+        # content.  Theta 10 with (2, 15, 15) localises one shape 3-4x sooner but reads questions worse (the full
+        # recipe's loss fell behind from step 600), so the default stays.
+        half = self.text_hidden // self.text_heads // 2  # rotary pairs per head, split over (t, h, w)
         section = [half // 4, half * 3 // 8, half - half // 4 - half * 3 // 8]
+        if self.mrope_section is not None:
+            section = list(self.mrope_section)
         text = {
             "vocab_size": self.vocab_size,
             "hidden_size": self.text_hidden,
@@ -96,7 +116,7 @@ class EmbeddedSpec:
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": section},
+            "rope_parameters": {"rope_type": "default", "rope_theta": self.rope_theta, "mrope_section": section},
         }
         common = {
             "image_token_id": ids["<|image_pad|>"],

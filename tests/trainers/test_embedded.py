@@ -80,6 +80,38 @@ def test_base_checkpoint_declares_its_frame_and_template(base: Path) -> None:
     assert (base / "model.safetensors").stat().st_size < 25 * 2**20
 
 
+def test_base_cli_writes_the_rotary_knobs_into_the_config(tmp_path: Path) -> None:
+    """``embedded-base --rope-theta --mrope-section --max-image-tokens`` build the probes' variants (docs)."""
+    from regionreasoner.trainers.cli import main
+
+    out = tmp_path / "b"
+    args = ["embedded-base", "--out", str(out), "--rope-theta", "10", "--mrope-section", "2,15,15"]
+    assert main([*args, "--max-image-tokens", "30"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    rope = config["text_config"]["rope_parameters"]
+    assert rope["rope_theta"] == 10.0 and rope["mrope_section"] == [2, 15, 15]
+    assert json.loads((out / "preprocessor_config.json").read_text())["size"]["longest_edge"] == 28 * 28 * 30
+    assert json.loads((out / "regionreasoner.json").read_text())["spec"]["mrope_section"] == [2, 15, 15]
+    # a bad value is one line naming the flag and its form, exit status 2, nothing written
+    assert main(["embedded-base", "--out", str(tmp_path / "c"), "--mrope-section", "2,15"]) == 2
+    assert main(["embedded-base", "--out", str(tmp_path / "d"), "--mrope-section", "8,12,13"]) == 2
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d" / "config.json").exists()
+
+
+def test_embedded_spec_refuses_rotary_splits_that_do_not_fit() -> None:
+    from regionreasoner.trainers.embedded import EmbeddedSpec
+
+    with pytest.raises(ConfigError, match="sum to 32"):
+        EmbeddedSpec(mrope_section=(8, 12, 13))
+    with pytest.raises(ConfigError, match="rope_theta"):
+        EmbeddedSpec(rope_theta=1.0)
+    assert EmbeddedSpec(mrope_section=None, rope_theta=1e4).config().text_config.rope_parameters["mrope_section"] == [
+        8,
+        12,
+        12,
+    ]
+
+
 def test_base_tokenizer_has_one_token_per_coordinate_and_covers_six_scripts(base: Path) -> None:
     from transformers import AutoTokenizer
 
