@@ -89,6 +89,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def number_above(minimum: float, what: str = "a number") -> Callable[[str], float]:
+    """An argparse type: a number strictly above ``minimum``; ``what`` names it in the messages."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not value > minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: use {what} > {minimum:g}")
+        return value
+
+    return parse
+
+
 def non_negative_int(text: str) -> int:
     """A whole number >= 0."""
     value = _integer(text)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from regionreasoner.agent.cli_args import check_memory_url, existing_file, existing_folder, positive_int
+from regionreasoner.agent.cli_args import check_memory_url, existing_file, existing_folder, number_above, positive_int
 from regionreasoner.core.errors import ConfigError, InputError
 
 __all__ = ["add_serve_commands"]
@@ -24,14 +24,8 @@ __all__ = ["add_serve_commands"]
 logger = logging.getLogger(__name__)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: use a number of seconds > 0")
-    return value
+_seconds = number_above(0.0, "a number of seconds")
+"""A number of seconds > 0 (argparse type)."""
 
 
 def _common(parser: argparse.ArgumentParser, *, port: int) -> None:

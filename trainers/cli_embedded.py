@@ -17,7 +17,14 @@ import json
 import shutil
 from pathlib import Path
 
-from regionreasoner.agent.cli_args import existing_file, existing_folder, non_negative_int, output_folder, positive_int
+from regionreasoner.agent.cli_args import (
+    existing_file,
+    existing_folder,
+    non_negative_int,
+    number_above,
+    output_folder,
+    positive_int,
+)
 from regionreasoner.agent.cli_commands import Subcommand
 from regionreasoner.core.errors import InputError
 
@@ -60,15 +67,8 @@ def _base_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _rope_theta(text: str) -> float:
-    """A rotary base above 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 1:
-        raise argparse.ArgumentTypeError(f"{text}: use a rotary base above 1")
-    return value
+_rope_theta = number_above(1.0, "a rotary base")
+"""A rotary base > 1 (argparse type)."""
 
 
 def _section(text: str) -> tuple[int, int, int]:
