@@ -5,6 +5,10 @@ with a plain torch loop (no TRL, no traces), on one of two tasks:
 
 * ``colour``: "colour?" -> the shape's colour word (content: can the vision tokens carry colour to the answer?);
 * ``where``: "where?" -> the shape's box as four ``norm:100`` coordinate tokens (position);
+* ``list``: "list?" on a scene of 3 to 5 shapes -> every shape left to right as colour, kind and box (the
+  ``<scene>`` section with boxes: can the model localise several shapes at once?);
+* ``pick``: as ``find``, but the question is the target's English expression ("small cross"), as ``<think>``
+  restates it before the answer (binding words to one shape, without reading six languages);
 * ``find``: a world question (any language, one round) on a scene of 3 to 5 shapes -> the target's box (reading the
   question, binding its words to one shape, and position: the embedded model's task in miniature).
 
@@ -28,10 +32,23 @@ def _example(
 ) -> tuple[Any, str, str, tuple[float, float, float, float]]:
     from regionreasoner.core.world import make_dialogue, make_scene
 
-    if task == "find":
+    if task == "list":
+        from regionreasoner.trainers.data.short_traces import left_to_right
+
+        scene = make_scene((split, index), size=(320, 240), n_objects=objects)
+        (w, h) = scene.image.size
+        entries = [
+            f"{o.colour} {o.kind} "
+            + " ".join(str(round(100 * v / d)) for v, d in zip(o.box, (w, h, w, h), strict=True))
+            for o in left_to_right(scene)
+        ]
+        return scene.image, "list?", " " + " , ".join(entries), (0.0, 0.0, 0.0, 0.0)
+    if task in ("find", "pick"):
         scene = make_scene((split, index), size=(320, 240), n_objects=objects)
         dialogue = make_dialogue(scene, seed=(split, index), n_turns=1, language="any")
         question, shape = dialogue.turns[0].question, dialogue.target(0)
+        if task == "pick":  # the target's English expression alone, as <think> restates it before the answer
+            question = dialogue.turns[0].expression
     else:
         scene = make_scene((split, index), size=(320, 240), n_objects=(1, 1))
         question, shape = ("colour?" if task == "colour" else "where?"), scene.objects[0]
@@ -48,19 +65,40 @@ def _iou(a: list[float], b: tuple[float, float, float, float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _score_list(text: str, truth: str) -> list[float]:
+    """Per true shape, the IoU of the first unused predicted entry with its colour and kind (0 when none)."""
+
+    def entries(t: str) -> list[tuple[str, list[float]]]:
+        out = []
+        for part in t.split(","):
+            words = part.split()
+            try:
+                out.append((" ".join(words[:2]), [float(v) for v in words[2:6]]))
+            except ValueError:
+                continue
+        return [(n, b) for n, b in out if len(b) == 4]
+
+    predicted, scores = entries(text), []
+    for name, box in entries(truth):
+        hit = next((i for i, (n, _) in enumerate(predicted) if n == name), None)
+        scores.append(0.0 if hit is None else _iou(predicted.pop(hit)[1], (box[0], box[1], box[2], box[3])))
+    return scores
+
+
 def main() -> None:
     """Train and evaluate as the arguments say; one JSON line per evaluation."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="an embedded base folder (regionreasoner-train embedded-base)")
-    parser.add_argument("--task", choices=("colour", "where", "find"), default="where")
+    parser.add_argument("--task", choices=("colour", "where", "list", "pick", "find"), default="where")
     parser.add_argument("--steps", type=int, default=1800)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--objects", default="3-5", help="find: shapes per scene, MIN-MAX (evaluation always 3-5)")
+    parser.add_argument("--objects", default="3-5", help="find, pick: shapes per scene, MIN-MAX (evaluated on 3-5)")
+    parser.add_argument("--question-first", action="store_true", help="the question before the image in the prompt")
     parser.add_argument("--warm-steps", type=int, default=0, help="find: first train this many steps on --warm-objects")
-    parser.add_argument("--warm-objects", default="1-2", help="find: shapes per scene of the warm-up steps")
+    parser.add_argument("--warm-objects", default="1-2", help="find, pick: shapes per scene of the warm-up steps")
     args = parser.parse_args()
 
     def span(text: str) -> tuple[int, int]:
@@ -79,9 +117,11 @@ def main() -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
 
     def prompts(items: list[Any]) -> list[str]:
-        messages = [
-            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q}]}] for _, q, _, _ in items
-        ]
+        def content(q: str) -> list[dict[str, str]]:
+            parts = [{"type": "image"}, {"type": "text", "text": q}]
+            return parts[::-1] if args.question_first else parts
+
+        messages = [[{"role": "user", "content": content(q)}] for _, q, _, _ in items]
         return [processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in messages]
 
     def evaluate() -> tuple[float, float]:
@@ -97,9 +137,13 @@ def main() -> None:
                     padding=True,
                     padding_side="left",
                 )
-                out = model.generate(**enc, max_new_tokens=6, do_sample=False)
+                out = model.generate(**enc, max_new_tokens=64 if args.task == "list" else 6, do_sample=False)
                 for (_, _, answer, box), row in zip(items, out[:, enc["input_ids"].shape[1] :], strict=True):
                     text = processor.tokenizer.decode(row, skip_special_tokens=True).split()
+                    if args.task == "list":
+                        scored = _score_list(processor.tokenizer.decode(row, skip_special_tokens=True), answer)
+                        right, ious = right + sum(i >= 0.5 for i in scored), ious + scored
+                        continue
                     if args.task == "colour":
                         right += text[:1] == answer.split()
                         continue
@@ -110,7 +154,8 @@ def main() -> None:
                     ious.append(iou)
                     right += iou >= 0.5
         model.train()
-        return right / 64, (sum(ious) / len(ious) if ious else float("nan"))
+        total = max(len(ious), 1) if args.task == "list" else 64  # list: per true shape, else per scene
+        return right / total, (sum(ious) / len(ious) if ious else float("nan"))
 
     model.train()
     started, seen = time.time(), 0

@@ -99,11 +99,13 @@ _SEGZERO = (
 )
 
 
-SHORT_TEXT = "<image>\n{Question}"
-"""The embedded model's template: the image, then the question (``bbox=[...]`` references already rendered).
+SHORT_TEXT = "{Question}\n<image>"
+"""The embedded model's template: the question, then the image (``bbox=[...]`` references already rendered).
 
 A few-million-parameter model has no use for instructions it cannot read: it was trained on this prompt, with the
-sections it writes (scene, focus when a region is cited, think, answer) fixed by the agent's grammar."""
+sections it writes (scene, focus when a region is cited, think, answer) fixed by the agent's grammar.  The question
+comes first so that the image tokens, which a causal model lets see only what precedes them, can weigh themselves
+against it (docs/embedded-model.md, "Probes, 2026-12-04")."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -53,7 +53,7 @@ def test_embedded_presets_load_and_validate() -> None:
     sft = load_config(SFTRunConfig, "embedded-sft")
     grpo = load_config(GRPORunConfig, "embedded-grpo")
     for cfg in (sft, grpo):
-        assert cfg.frame == "norm:100" and cfg.prompt_template == "regionreasoner-short"
+        assert cfg.frame == "norm:100" and cfg.prompt_template == "regionreasoner-short"  # the question first
         assert cfg.synthetic_style == "short" and cfg.synthetic_language == "any" and cfg.rounds() == (1, 5)
     assert grpo.seed != sft.seed  # GRPO's dialogues are not the SFT ones
     with pytest.raises(ConfigError, match="synthetic_rounds"):
@@ -106,10 +106,49 @@ def test_embedded_spec_refuses_rotary_splits_that_do_not_fit() -> None:
     with pytest.raises(ConfigError, match="rope_theta"):
         EmbeddedSpec(rope_theta=1.0)
     assert EmbeddedSpec(mrope_section=None, rope_theta=1e4).config().text_config.rope_parameters["mrope_section"] == [
-        8,
-        12,
-        12,
+        1,
+        4,
+        27,
     ]
+
+
+def test_default_rotary_split_lets_width_turn_and_keeps_text_slow_pairs() -> None:
+    """Width's fastest pair turns >= 0.15 rad per column (one shape is localised: docs), text keeps pairs under 1e-3."""
+    from regionreasoner.trainers.embedded import EmbeddedSpec
+
+    spec = EmbeddedSpec()
+    rope = spec.config().text_config.rope_parameters
+    t, h, w = rope["mrope_section"]
+    half = t + h + w
+    freq = [rope["rope_theta"] ** (-i / half) for i in range(half)]
+    assert freq[t + h] >= 0.15 and min(freq[t : t + h]) >= freq[t + h]  # width's fastest; height's are faster
+    assert freq[-1] < 1e-3  # the slowest pair, which text (all three positions equal) matches words with
+
+
+def test_training_and_agent_prompts_put_the_question_before_the_image(base: Path) -> None:
+    """The embedded template leads with the question; a training row and the agent's user message agree on it."""
+    from regionreasoner.agent.nodes import _user_parts
+    from regionreasoner.core.prompts import get_prompt
+    from regionreasoner.policies.base import ImageSlot
+    from regionreasoner.trainers.data.feeding import build_records
+    from regionreasoner.trainers.embedded import EMBEDDED_TEMPLATE
+    from regionreasoner.trainers.processing import load_processor
+
+    tpl = get_prompt(EMBEDDED_TEMPLATE)
+    processor = load_processor(base)
+    records = build_records(
+        build_synthetic(2, 4, FRAME, rounds=(2, 2), style="short", language="any"), "official", template=tpl
+    )
+    assert any(r.reference is not None for r in records)
+    for record in records:
+        user = record.prompt[-1].to_dict()
+        parts = _user_parts(tpl.render(record.problem), EMBEDDED_TEMPLATE)
+        agent = [{"type": "image"} if isinstance(p, ImageSlot) else {"type": "text", "text": p} for p in parts]
+        assert user["content"] == agent and agent[0]["type"] == "text" and agent[-1] == {"type": "image"}
+        text = processor.apply_chat_template(
+            [m.to_dict() for m in record.prompt], add_generation_prompt=True, tokenize=False
+        )
+        assert text.index(tpl.normalise_question(record.problem)) < text.index("<|vision_start|>")
 
 
 def test_base_tokenizer_has_one_token_per_coordinate_and_covers_six_scripts(base: Path) -> None:

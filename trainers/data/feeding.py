@@ -20,7 +20,15 @@ from collections.abc import Iterable
 from regionreasoner.core.prompts import PromptTemplate, get_prompt
 from regionreasoner.trainers.data.records import Dialogue, FeedMode, Message, TrainRecord
 
-__all__ = ["DEFAULT_PROMPT", "FEED_MODES", "SYSTEM_PROMPT", "build_records", "records_for", "user_text"]
+__all__ = [
+    "DEFAULT_PROMPT",
+    "FEED_MODES",
+    "SYSTEM_PROMPT",
+    "build_records",
+    "records_for",
+    "user_message",
+    "user_text",
+]
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 """The system message of the RegionReasoner training chat (``DataConfig.system_prompt`` default, §1.1)."""
@@ -38,6 +46,19 @@ def user_text(question: str, template: PromptTemplate) -> str:
     return text.replace(placeholder, "", 1) if placeholder else text
 
 
+def user_message(question: str, template: PromptTemplate, *, image: bool) -> Message:
+    """The user message of one round: the template's text before its placeholder leads, the rest follows the image.
+
+    As the agent builds it (``agent.nodes._user_parts``), so that training and inference render the same tokens; a
+    message without the image (a later round of a multi-turn prompt) is the text without its placeholder.
+    """
+    placeholder = template.image_placeholder
+    if not image or not placeholder:
+        return Message(role="user", text=user_text(question, template), image=image)
+    before, _, after = template.render(question).partition(placeholder)
+    return Message(role="user", text=after, image=True, lead=before)
+
+
 def records_for(
     dialogue: Dialogue,
     mode: FeedMode,
@@ -52,9 +73,9 @@ def records_for(
     out: list[TrainRecord] = []
     for k, rnd in enumerate(dialogue.rounds):
         if mode == "official":
-            turn = (Message(role="user", text=user_text(rnd.question, tpl), image=True),)
+            turn = (user_message(rnd.question, tpl, image=True),)
         else:
-            turn = (Message(role="user", text=user_text(rnd.question, tpl), image=k == 0),)
+            turn = (user_message(rnd.question, tpl, image=k == 0),)
         prompt = head + tuple(history) + turn
         completion = None if rnd.trace is None else (Message(role="assistant", text=rnd.trace),)
         out.append(

@@ -159,16 +159,24 @@ class Dialogue:
 
 @dataclass(frozen=True, kw_only=True)
 class Message:
-    """A chat message; ``image`` puts one image placeholder (``{"type": "image"}``) before the text."""
+    """A chat message; ``image`` puts one image placeholder (``{"type": "image"}``) after ``lead``, before ``text``.
+
+    ``lead`` is the text a template writes before its image (the embedded model's question-first template); it is
+    empty for templates that open with the image, whose content stays ``[image, text]``.
+    """
 
     role: Role
     text: str
     image: bool = False
+    lead: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        """TRL's conversational form: ``{"role": ..., "content": [{"type": "image"}?, {"type": "text", ...}]}``."""
-        content: list[dict[str, str]] = [{"type": "image"}] if self.image else []
-        content.append({"type": "text", "text": self.text})
+        """TRL's conversational form: ``{"role": ..., "content": [lead?, {"type": "image"}?, {"type": "text"}?]}``."""
+        content: list[dict[str, str]] = [{"type": "text", "text": self.lead}] if self.lead else []
+        if self.image:
+            content.append({"type": "image"})
+        if self.text or not content:  # no empty text block after a question-first image (the agent sends none)
+            content.append({"type": "text", "text": self.text})
         return {"role": self.role, "content": content}
 
 
