@@ -10,7 +10,8 @@ r"""The two ways to feed a dialogue to a trainer, as TRL conversational prompts.
 
 The user text is the RegionReasoner training prompt (``core.prompts`` ``regionreasoner-train``, §1.1) with its
 ``<image>`` placeholder taken out: the image is a ``{"type": "image"}`` block before the text, which the Qwen-VL chat
-template expands where the official code expanded ``<image>`` (the ``\n`` after it is kept).
+template expands where the official code expanded ``<image>`` (the ``\n`` after it is kept).  A template that writes
+text before its ``<image>`` (the embedded model's, question first) leads the message with it (:func:`user_message`).
 """
 
 from __future__ import annotations
