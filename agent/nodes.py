@@ -163,10 +163,10 @@ def _user_parts(prompt: str, template: str) -> list[str | ImageSlot]:
     The training prompt of RegionReasoner holds ``<image>``, which the official data loader replaces with the
     image's vision tokens; sending it as text would show the model a literal "<image>" it never saw in training.
     """
-    placeholder = get_prompt(template).image_placeholder if template in PROMPTS else None
-    before, found, after = prompt.partition(placeholder) if placeholder else ("", "", prompt)
-    if not found:
+    split = get_prompt(template).split_at_image(prompt) if template in PROMPTS else None
+    if split is None:
         return [ImageSlot(0), prompt]
+    before, after = split
     return [*([before] if before else []), ImageSlot(0), *([after] if after else [])]
 
 

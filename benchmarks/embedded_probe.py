@@ -139,9 +139,10 @@ def main() -> None:
                 )
                 out = model.generate(**enc, max_new_tokens=64 if args.task == "list" else 6, do_sample=False)
                 for (_, _, answer, box), row in zip(items, out[:, enc["input_ids"].shape[1] :], strict=True):
-                    text = processor.tokenizer.decode(row, skip_special_tokens=True).split()
+                    decoded = processor.tokenizer.decode(row, skip_special_tokens=True)
+                    text = decoded.split()
                     if args.task == "list":
-                        scored = _score_list(processor.tokenizer.decode(row, skip_special_tokens=True), answer)
+                        scored = _score_list(decoded, answer)
                         right, ious = right + sum(i >= 0.5 for i in scored), ious + scored
                         continue
                     if args.task == "colour":

@@ -131,6 +131,16 @@ class PromptTemplate:
         q = question.lower() if self.lowercase else question
         return q.strip(self.strip_chars)
 
+    def split_at_image(self, text: str) -> tuple[str, str] | None:
+        """``text`` (a prompt rendered with this template) before and after its image placeholder; None without one.
+
+        The one place the image's position in a user message is decided: the agent and the training rows both ask.
+        """
+        if not self.image_placeholder:
+            return None
+        before, found, after = text.partition(self.image_placeholder)
+        return (before, after) if found else None
+
     def render(self, question: str, *, answer_example: str | None = None) -> str:
         """The user prompt text for ``question`` (already rendered with bbox=[...] references)."""
         return self.text.replace("{Question}", self.normalise_question(question)).replace(

@@ -53,10 +53,10 @@ def user_message(question: str, template: PromptTemplate, *, image: bool) -> Mes
     As the agent builds it (``agent.nodes._user_parts``), so that training and inference render the same tokens; a
     message without the image (a later round of a multi-turn prompt) is the text without its placeholder.
     """
-    placeholder = template.image_placeholder
-    if not image or not placeholder:
+    split = template.split_at_image(template.render(question)) if image else None
+    if split is None:
         return Message(role="user", text=user_text(question, template), image=image)
-    before, _, after = template.render(question).partition(placeholder)
+    before, after = split
     return Message(role="user", text=after, image=True, lead=before)
 
 
