@@ -58,15 +58,18 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/regionreasoner demo
 
-# The embedded model (docs/embedded-model.md): base -> SFT -> GRPO -> shipped folder, every step regionreasoner-train.
+# The embedded model (docs/embedded-model.md): base -> vision pretraining -> SFT -> GRPO -> shipped folder, every
+# step regionreasoner-train.
 # Each stage resumes from its last checkpoint when rerun; `make model RUN=runs/other` trains elsewhere.
 RUN ?= runs/embedded
 SHIPPED := policies/weights/embedded
+VISION_STEPS ?= 600
 EVAL_ARGS ?= --n-dialogues 500 --seed 2026 --language any --workers 4
 
 model: $(STAMP)
 	@mkdir -p $(RUN) && date +%s > $(RUN)/started
 	$(BIN)/regionreasoner-train embedded-base --out $(RUN)/base
+	$(BIN)/regionreasoner-train embedded-vision --base $(RUN)/base --steps $(VISION_STEPS)
 	$(BIN)/regionreasoner-train sft --config embedded-sft --model $(RUN)/base --output-dir $(RUN)/sft
 	$(BIN)/regionreasoner-train grpo --config embedded-grpo --model $(RUN)/sft/final --output-dir $(RUN)/grpo
 	$(BIN)/regionreasoner-train embedded-export --run $(RUN)/grpo/final --out $(SHIPPED) \

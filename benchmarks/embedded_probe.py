@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--objects", default="3-5", help="find, pick: shapes per scene, MIN-MAX (evaluated on 3-5)")
     parser.add_argument("--question-first", action="store_true", help="the question before the image in the prompt")
     parser.add_argument("--warm-steps", type=int, default=0, help="find: first train this many steps on --warm-objects")
+    parser.add_argument("--freeze-vision", action="store_true", help="train the text model only")
     parser.add_argument("--warm-objects", default="1-2", help="find, pick: shapes per scene of the warm-up steps")
     args = parser.parse_args()
 
@@ -114,7 +115,10 @@ def main() -> None:
     torch.manual_seed(0)
     processor = load_processor(args.base)
     model = AutoModelForImageTextToText.from_pretrained(args.base, dtype=torch.float32)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    if args.freeze_vision:  # keep what regionreasoner-train embedded-vision taught the tower
+        model.model.visual.requires_grad_(False)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.0)
 
     def prompts(items: list[Any]) -> list[str]:
         def content(q: str) -> list[dict[str, str]]:
@@ -178,7 +182,7 @@ def main() -> None:
             labels[row, -n:] = enc["input_ids"][row, -n:]
         loss = model(**enc, labels=labels).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         optimizer.zero_grad()
         if step % args.eval_every == 0 or step == args.steps:

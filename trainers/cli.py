@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from regionreasoner.agent.cli_commands import Subcommand, build_subcommand_parser, run_subcommands
 from regionreasoner.agent.cli_commands import register as _register
 from regionreasoner.trainers.cli_data import DATA
-from regionreasoner.trainers.cli_embedded import EMBEDDED_BASE, EMBEDDED_EXPORT
+from regionreasoner.trainers.cli_embedded import EMBEDDED_BASE, EMBEDDED_EXPORT, EMBEDDED_VISION
 from regionreasoner.trainers.cli_train import GRPO, PLOT, SFT
 from regionreasoner.trainers.generator_cli import GENERATOR
 
@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "grpo": GRPO,
     "plot": PLOT,
     "embedded-base": EMBEDDED_BASE,
+    "embedded-vision": EMBEDDED_VISION,
     "embedded-export": EMBEDDED_EXPORT,
     "generator": GENERATOR,
 }

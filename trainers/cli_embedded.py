@@ -1,7 +1,8 @@
-"""``regionreasoner-train embedded-base|embedded-export``: the two ends of the embedded model's recipe.
+"""``regionreasoner-train embedded-base|embedded-vision|embedded-export``: the embedded model's own recipe steps.
 
     regionreasoner-train embedded-base --out runs/embedded/base [--seed 0] [--rope-theta 10000]
         [--mrope-section 8,12,12] [--max-image-tokens 80]
+    regionreasoner-train embedded-vision --base runs/embedded/base [--steps 1500] [--batch 16] [--lr 1e-3]
     regionreasoner-train embedded-export --run runs/embedded/grpo/final --out policies/weights/embedded
         [--eval runs/embedded/eval/world.json] [--sft-metrics ...] [--grpo-metrics ...]
 
@@ -28,7 +29,7 @@ from regionreasoner.agent.cli_args import (
 from regionreasoner.agent.cli_commands import Subcommand
 from regionreasoner.core.errors import InputError
 
-__all__ = ["EMBEDDED_BASE", "EMBEDDED_EXPORT", "export_checkpoint"]
+__all__ = ["EMBEDDED_BASE", "EMBEDDED_EXPORT", "EMBEDDED_VISION", "export_checkpoint"]
 
 _SHIPPED = (
     "config.json",
@@ -97,6 +98,36 @@ def _base_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vision_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", type=existing_folder, required=True, help="an embedded base (changed in place)")
+    parser.add_argument("--steps", type=positive_int, default=1500, help="optimiser steps")
+    parser.add_argument("--batch", type=positive_int, default=16, help="scenes per step")
+    parser.add_argument("--lr", type=_learning_rate, default=1e-3, help="peak learning rate (warm-up, then cosine)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the scene stream")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads")
+
+
+_learning_rate = number_above(0.0, "a learning rate")
+"""A learning rate > 0 (argparse type)."""
+
+
+def _vision_run(args: argparse.Namespace) -> int:
+    from regionreasoner.trainers.embedded_vision import VisionPretrainConfig, pretrain_vision
+
+    config = VisionPretrainConfig(
+        steps=args.steps, batch=args.batch, learning_rate=args.lr, seed=args.seed, threads=args.threads
+    )
+    base = Path(args.base)
+    done = base / "vision-pretrain.json"
+    if done.is_file():  # make model reruns every step: a pretrained tower is not pretrained twice
+        print(done.read_text(encoding="utf-8").strip())
+        return 0
+    last = pretrain_vision(base, config, log=base / "vision-metrics.jsonl")
+    done.write_text(json.dumps({"vision_pretrain": last}) + "\n", encoding="utf-8")
+    print(json.dumps({"vision_pretrain": last}))
+    return 0
+
+
 def export_checkpoint(run: Path, out: Path, card: str) -> Path:
     """Copy the shipped files of checkpoint ``run`` into ``out`` (replaced) with ``card`` as its README.md.
 
@@ -147,6 +178,9 @@ def _export_run(args: argparse.Namespace) -> int:
 
 
 EMBEDDED_BASE = Subcommand("write the embedded model's untrained starting checkpoint", _base_args, _base_run)
+EMBEDDED_VISION = Subcommand(
+    "pretrain the embedded base's vision tower on the world's dense labels (in place)", _vision_args, _vision_run
+)
 EMBEDDED_EXPORT = Subcommand(
     "copy a trained embedded checkpoint into the package, with its model card", _export_args, _export_run
 )

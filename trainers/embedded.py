@@ -237,6 +237,8 @@ def build_base(out: str | Path, spec: EmbeddedSpec | None = None, *, seed: int =
     spec = spec or EmbeddedSpec()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("vision-pretrain.json", "vision-metrics.jsonl"):  # new random weights: the tower is untrained again
+        (folder / stale).unlink(missing_ok=True)
     tokenizer = train_tokenizer(tokenizer_corpus(), vocab_size=spec.vocab_size, split_digits=False)
     config = spec.config()
     config.text_config.vocab_size = len(tokenizer)

@@ -176,3 +176,57 @@ def test_export_refuses_incomplete_folders(tmp_path: Path, base: Path) -> None:
         export_checkpoint(tmp_path, tmp_path / "out", "card")
     out = export_checkpoint(base, tmp_path / "shipped", "# card\n")
     assert (out / "README.md").read_text() == "# card\n" and (out / "model.safetensors").is_file()
+
+
+def test_dense_labels_follow_the_scene_ground_truth() -> None:
+    """Every shape's box centre marks exactly one patch, with its box; covered patches carry its attributes."""
+    from regionreasoner.core.world import make_scene
+    from regionreasoner.trainers.embedded_vision import dense_labels
+
+    scene = make_scene((5, 1), size=(320, 240), n_objects=(4, 6))
+    labels = dense_labels(scene, 7, 10)
+    assert labels.classes.shape == (70, 4) and labels.place.shape == (70, 2)
+    assert int(labels.centre.sum()) <= len(scene.objects)  # two centres may share a patch
+    colours = ("red", "green", "blue", "yellow", "purple", "orange", "pink")
+    for obj in scene.objects:
+        cx, cy = (obj.box.x1 + obj.box.x2) / 2 / 320, (obj.box.y1 + obj.box.y2) / 2 / 240
+        k = min(6, int(cy * 7)) * 10 + min(9, int(cx * 10))
+        assert labels.centre[k] == 1.0
+        assert abs(labels.place[k][0] - cx) <= 0.05 + 1e-6 and abs(labels.place[k][1] - cy) <= 1 / 14 + 1e-6
+        if int(labels.centre.sum()) == len(scene.objects):  # no shared patch: the box is this shape's
+            want = [obj.box.x1 / 320, obj.box.y1 / 240, obj.box.x2 / 320, obj.box.y2 / 240]
+            assert labels.box[k] == pytest.approx(want)
+    labelled = {colours[c - 1] for c in labels.classes[:, 0] if c}
+    assert labelled <= {o.colour for o in scene.objects} and labelled
+    # cell edges are whole pixels (240 / 7 rows is not), so places are within a pixel of the ideal grid
+    assert labels.place[0] == pytest.approx([0.05, 1 / 14], abs=3e-3)
+    assert labels.place[-1] == pytest.approx([0.95, 13 / 14], abs=3e-3)
+
+
+def test_vision_pretraining_changes_only_the_tower_and_runs_once(tmp_path: Path, base: Path) -> None:
+    """``embedded-vision`` trains model.visual in place, leaves the language model as it was, and is not redone."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from regionreasoner.trainers.cli import main
+
+    folder = tmp_path / "b"
+    shutil.copytree(base, folder)
+    before = load_file(str(folder / "model.safetensors"))
+    args = ["embedded-vision", "--base", str(folder), "--steps", "3", "--batch", "2", "--threads", "1"]
+    assert main(args) == 0
+    after = load_file(str(folder / "model.safetensors"))
+    assert set(after) == set(before)
+    changed = {k for k in before if not bool((before[k] == after[k]).all())}
+    assert changed and all(".visual." in k or k.startswith("visual.") for k in changed), sorted(changed)[:5]
+    log = [json.loads(line) for line in (folder / "vision-metrics.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 3 and log[-1]["loss"] > 0
+    stamp = (folder / "vision-pretrain.json").read_text()
+    assert main(args) == 0 and (folder / "vision-pretrain.json").read_text() == stamp  # not trained twice
+    assert load_file(str(folder / "model.safetensors"))["lm_head.weight"].equal(before["lm_head.weight"])
+    assert main(["embedded-vision", "--base", str(tmp_path / "missing")]) == 2
+    from regionreasoner.trainers.embedded import build_base
+
+    build_base(folder)  # new random weights: the stamp goes, so make model pretrains the new tower
+    assert not (folder / "vision-pretrain.json").exists()
