@@ -74,7 +74,16 @@ def test_mistakes_end_in_one_line(
 
 
 def test_the_registry_takes_more_subcommands() -> None:
-    assert list(SUBCOMMANDS) == ["data", "sft", "grpo", "plot", "embedded-base", "embedded-export", "generator"]
+    assert list(SUBCOMMANDS) == [
+        "data",
+        "sft",
+        "grpo",
+        "plot",
+        "embedded-base",
+        "embedded-vision",
+        "embedded-export",
+        "generator",
+    ]
     extra = Subcommand("a test subcommand", lambda parser: None, lambda args: 0)
     register("noop-for-test", extra)
     try:

@@ -226,6 +226,10 @@ def test_vision_pretraining_changes_only_the_tower_and_runs_once(tmp_path: Path,
     assert main(args) == 0 and (folder / "vision-pretrain.json").read_text() == stamp  # not trained twice
     assert load_file(str(folder / "model.safetensors"))["lm_head.weight"].equal(before["lm_head.weight"])
     assert main(["embedded-vision", "--base", str(tmp_path / "missing")]) == 2
+    other = tmp_path / "q3"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "qwen3_vl"}))
+    assert main(["embedded-vision", "--base", str(other)]) == 2  # one line naming the fix, no traceback
     from regionreasoner.trainers.embedded import build_base
 
     build_base(folder)  # new random weights: the stamp goes, so make model pretrains the new tower
