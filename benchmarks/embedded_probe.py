@@ -1,7 +1,7 @@
 """How fast can the embedded model's architecture learn to read a world scene?  A diagnostic, not a recipe.
 
-Trains an untrained embedded base (``regionreasoner-train embedded-base``) answer-only on one-object world scenes,
-with a plain torch loop (no TRL, no traces), on one of two tasks:
+Trains an embedded base (``regionreasoner-train embedded-base``, optionally ``embedded-vision``) answer-only on
+world scenes, with a plain torch loop (no TRL, no traces), on one of five tasks:
 
 * ``colour``: "colour?" -> the shape's colour word (content: can the vision tokens carry colour to the answer?);
 * ``where``: "where?" -> the shape's box as four ``norm:100`` coordinate tokens (position);
@@ -12,11 +12,17 @@ with a plain torch loop (no TRL, no traces), on one of two tasks:
 * ``find``: a world question (any language, one round) on a scene of 3 to 5 shapes -> the target's box (reading the
   question, binding its words to one shape, and position: the embedded model's task in miniature).
 
+Two optional extra signals for the boxed tasks: ``--attend-weight`` adds a loss that makes one attention head of the
+text model (``--attend-layer``, ``--attend-head``) look, from each coordinate's prediction position, at the image
+token holding the target's box centre (does binding or read-out hold the model back?); ``--soft-sigma`` trains each
+coordinate on a Gaussian over neighbouring values instead of the one true token.
+
 Every ``--eval-every`` steps it decodes 64 held-out scenes greedily and prints one JSON line: accuracy (colour word
 exact; box IoU >= 0.5) and mean IoU.  docs/embedded-model.md records what it measured and why it matters.
 
     python benchmarks/embedded_probe.py --base runs/probe/base --task where --steps 1800
     python benchmarks/embedded_probe.py --base runs/probe/base --task find --warm-steps 400 --warm-objects 1-2
+    python benchmarks/embedded_probe.py --base runs/probe/v --task find --question-first --attend-weight 1
 """
 
 from __future__ import annotations
@@ -85,6 +91,43 @@ def _score_list(text: str, truth: str) -> list[float]:
     return scores
 
 
+def _soft_loss(logits: Any, items: list[Any], value_ids: Any, sigma: float) -> Any:
+    """Cross-entropy of the four coordinate predictions against Gaussians (width ``sigma``) around the truth.
+
+    A coordinate token is one of 101 classes with no order; a one-hot target says "58 is as wrong as 3" when the
+    truth is 57.  The soft target gives the near misses most of the mass, so early guesses get graded credit.
+    ``logits`` is (batch, seq, vocab); the answer is the last five tokens (four values, ``<|im_end|>``).
+    """
+    import torch
+
+    values = torch.arange(101, dtype=torch.float32)
+    truth = torch.tensor([[round(v) for v in box] for *_, box in items], dtype=torch.float32)  # (batch, 4)
+    target = torch.softmax(-((values[None, None, :] - truth[..., None]) ** 2) / (2 * sigma**2), dim=-1)
+    # the logits at position t predict token t + 1: the four coordinates are predicted at -6 .. -3
+    scores = torch.log_softmax(logits[:, -6:-2, :].float(), dim=-1)[..., value_ids]  # (batch, 4, 101)
+    return -(target * scores).sum(-1).mean()
+
+
+def _attend_loss(weights: Any, enc: Any, items: list[Any], image_token: int) -> Any:
+    """-log of the attention ``weights`` (batch, query, key) from the coordinate positions to the target's patch.
+
+    The target's patch is the merged image token (row-major over the merged grid) holding its box centre, where
+    ``embedded-vision`` taught the tower to put the box.
+    """
+    import torch
+
+    losses = []
+    for row, (*_, box) in enumerate(items):
+        positions = (enc["input_ids"][row] == image_token).nonzero().flatten()
+        _, gh, gw = (int(v) for v in enc["image_grid_thw"][row])
+        rows, cols = gh // 2, gw // 2
+        c = min(cols - 1, int((box[0] + box[2]) / 200 * cols))
+        r = min(rows - 1, int((box[1] + box[3]) / 200 * rows))
+        key = positions[r * cols + c]
+        losses.append(-torch.log(weights[row, -6:-2, key] + 1e-6).mean())
+    return torch.stack(losses).mean()
+
+
 def main() -> None:
     """Train and evaluate as the arguments say; one JSON line per evaluation."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,6 +143,22 @@ def main() -> None:
     parser.add_argument("--warm-steps", type=int, default=0, help="find: first train this many steps on --warm-objects")
     parser.add_argument("--freeze-vision", action="store_true", help="train the text model only")
     parser.add_argument("--warm-objects", default="1-2", help="find, pick: shapes per scene of the warm-up steps")
+    parser.add_argument(
+        "--attend-weight",
+        type=float,
+        default=0.0,
+        help="find, pick, where: weight of a loss that makes one attention head of the text model look, from each "
+        "coordinate's prediction position, at the image token holding the target's box centre (0: off)",
+    )
+    parser.add_argument("--attend-layer", type=int, default=1, help="the supervised head's text layer")
+    parser.add_argument("--attend-head", type=int, default=0, help="the supervised head")
+    parser.add_argument(
+        "--soft-sigma",
+        type=float,
+        default=0.0,
+        help="where, pick, find: train each coordinate on a Gaussian over neighbouring values of this width "
+        "(norm:100 units) instead of the one true token (0: off)",
+    )
     args = parser.parse_args()
 
     def span(text: str) -> tuple[int, int]:
@@ -114,7 +173,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     processor = load_processor(args.base)
-    model = AutoModelForImageTextToText.from_pretrained(args.base, dtype=torch.float32)
+    # eager attention returns the weights the --attend-weight loss supervises; sdpa does not
+    eager = {"attn_implementation": "eager"} if args.attend_weight else {}
+    model = AutoModelForImageTextToText.from_pretrained(args.base, dtype=torch.float32, **eager)
+    tokenizer = processor.tokenizer
+    image_token = model.config.image_token_id
+    # the token id of every norm:100 value, for the soft targets (the tokenizer keeps numbers whole)
+    value_ids = torch.tensor([tokenizer.convert_tokens_to_ids(tokenizer.tokenize(f" {v}"))[-1] for v in range(101)])
     if args.freeze_vision:  # keep what regionreasoner-train embedded-vision taught the tower
         model.model.visual.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -180,14 +245,24 @@ def main() -> None:
         for row, end in enumerate(ends):  # loss on the answer tokens only (left padding: they are the last ones)
             n = len(processor.tokenizer(end)["input_ids"])
             labels[row, -n:] = enc["input_ids"][row, -n:]
-        loss = model(**enc, labels=labels).loss
+        boxed = args.task in ("where", "pick", "find")
+        out = model(**enc, labels=labels, output_attentions=bool(args.attend_weight and boxed))
+        loss = out.loss
+        if boxed and args.soft_sigma:
+            loss = _soft_loss(out.logits, items, value_ids, args.soft_sigma)
+        answer_loss, attend_loss = loss, None
+        if boxed and args.attend_weight:
+            attend_loss = _attend_loss(out.attentions[args.attend_layer][:, args.attend_head], enc, items, image_token)
+            loss = loss + args.attend_weight * attend_loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         optimizer.zero_grad()
         if step % args.eval_every == 0 or step == args.steps:
             accuracy, mean_iou = evaluate()
-            line = {"task": args.task, "step": step, "loss": round(loss.item(), 3), "accuracy": accuracy}
+            line = {"task": args.task, "step": step, "loss": round(answer_loss.item(), 3), "accuracy": accuracy}
+            if attend_loss is not None:  # -log of the supervised head's weight on the target patch
+                line["attend_loss"] = round(attend_loss.item(), 3)
             line |= {"mean_iou": round(mean_iou, 3), "seconds": round(time.time() - started)}
             print(json.dumps(line), flush=True)
 
