@@ -91,20 +91,24 @@ def _score_list(text: str, truth: str) -> list[float]:
     return scores
 
 
+_PREDICTS_COORDS = slice(-6, -2)
+"""Where the four coordinates are predicted: the answer is the last five tokens (four values, ``<|im_end|>``), and
+the output at position t predicts token t + 1, so positions -6 .. -3."""
+
+
 def _soft_loss(logits: Any, items: list[Any], value_ids: Any, sigma: float) -> Any:
     """Cross-entropy of the four coordinate predictions against Gaussians (width ``sigma``) around the truth.
 
     A coordinate token is one of 101 classes with no order; a one-hot target says "58 is as wrong as 3" when the
     truth is 57.  The soft target gives the near misses most of the mass, so early guesses get graded credit.
-    ``logits`` is (batch, seq, vocab); the answer is the last five tokens (four values, ``<|im_end|>``).
+    ``logits`` is (batch, seq, vocab), read at :data:`_PREDICTS_COORDS`.
     """
     import torch
 
     values = torch.arange(101, dtype=torch.float32)
     truth = torch.tensor([[round(v) for v in box] for *_, box in items], dtype=torch.float32)  # (batch, 4)
     target = torch.softmax(-((values[None, None, :] - truth[..., None]) ** 2) / (2 * sigma**2), dim=-1)
-    # the logits at position t predict token t + 1: the four coordinates are predicted at -6 .. -3
-    scores = torch.log_softmax(logits[:, -6:-2, :].float(), dim=-1)[..., value_ids]  # (batch, 4, 101)
+    scores = torch.log_softmax(logits[:, _PREDICTS_COORDS, :].float(), dim=-1)[..., value_ids]  # (batch, 4, 101)
     return -(target * scores).sum(-1).mean()
 
 
@@ -124,7 +128,7 @@ def _attend_loss(weights: Any, enc: Any, items: list[Any], image_token: int) -> 
         c = min(cols - 1, int((box[0] + box[2]) / 200 * cols))
         r = min(rows - 1, int((box[1] + box[3]) / 200 * rows))
         key = positions[r * cols + c]
-        losses.append(-torch.log(weights[row, -6:-2, key] + 1e-6).mean())
+        losses.append(-torch.log(weights[row, _PREDICTS_COORDS, key] + 1e-6).mean())
     return torch.stack(losses).mean()
 
 
@@ -176,10 +180,12 @@ def main() -> None:
     # eager attention returns the weights the --attend-weight loss supervises; sdpa does not
     eager = {"attn_implementation": "eager"} if args.attend_weight else {}
     model = AutoModelForImageTextToText.from_pretrained(args.base, dtype=torch.float32, **eager)
-    tokenizer = processor.tokenizer
     image_token = model.config.image_token_id
-    # the token id of every norm:100 value, for the soft targets (the tokenizer keeps numbers whole)
-    value_ids = torch.tensor([tokenizer.convert_tokens_to_ids(tokenizer.tokenize(f" {v}"))[-1] for v in range(101)])
+    boxed = args.task in ("where", "pick", "find")  # the tasks whose answer is four coordinate tokens
+    value_ids = None
+    if args.soft_sigma:  # the token id of every norm:100 value (the tokenizer keeps numbers whole)
+        tokenizer = processor.tokenizer
+        value_ids = torch.tensor([tokenizer.convert_tokens_to_ids(tokenizer.tokenize(f" {v}"))[-1] for v in range(101)])
     if args.freeze_vision:  # keep what regionreasoner-train embedded-vision taught the tower
         model.model.visual.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -245,10 +251,9 @@ def main() -> None:
         for row, end in enumerate(ends):  # loss on the answer tokens only (left padding: they are the last ones)
             n = len(processor.tokenizer(end)["input_ids"])
             labels[row, -n:] = enc["input_ids"][row, -n:]
-        boxed = args.task in ("where", "pick", "find")
         out = model(**enc, labels=labels, output_attentions=bool(args.attend_weight and boxed))
         loss = out.loss
-        if boxed and args.soft_sigma:
+        if boxed and value_ids is not None:
             loss = _soft_loss(out.logits, items, value_ids, args.soft_sigma)
         answer_loss, attend_loss = loss, None
         if boxed and args.attend_weight:

@@ -16,7 +16,7 @@ from typing import Any
 
 from regionreasoner.core.errors import ModelLoadError
 
-__all__ = ["COPY_AGAIN", "PICKLE_HINT", "check_checkpoint_folder", "local_checkpoint", "weight_files"]
+__all__ = ["COPY_AGAIN", "PICKLE_HINT", "check_checkpoint_folder", "local_checkpoint", "read_config", "weight_files"]
 
 COPY_AGAIN = "the file is damaged or incomplete: copy it again from the checkpoint's source (or download it again)"
 PICKLE_HINT = (
@@ -72,6 +72,11 @@ def _json_object(path: Path, *, hint: str = COPY_AGAIN) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ModelLoadError(f"{path} holds a JSON {type(data).__name__}, not an object", hint=hint)
     return data
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``folder/config.json`` as a JSON object; a :class:`ModelLoadError` naming the fix when it cannot be read."""
+    return _json_object(folder / "config.json")
 
 
 def _shards(index: Path) -> list[Path]:
@@ -135,7 +140,7 @@ def check_checkpoint_folder(folder: Path) -> list[Path]:
             hint="a checkpoint folder holds config.json, the weights (*.safetensors) and the tokenizer files: "
             "copy the complete folder",
         )
-    model_type = _json_object(config).get("model_type")
+    model_type = read_config(folder).get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise ModelLoadError(
             f"{config} names no model_type", hint="use the checkpoint's own config.json (it names its architecture)"

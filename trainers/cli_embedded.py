@@ -28,6 +28,7 @@ from regionreasoner.agent.cli_args import (
 )
 from regionreasoner.agent.cli_commands import Subcommand
 from regionreasoner.core.errors import InputError
+from regionreasoner.policies.checkpoint_files import read_config
 
 __all__ = ["EMBEDDED_BASE", "EMBEDDED_EXPORT", "EMBEDDED_VISION", "export_checkpoint"]
 
@@ -146,7 +147,7 @@ def export_checkpoint(run: Path, out: Path, card: str) -> Path:
         out.mkdir(parents=True)
         for name in _SHIPPED:
             shutil.copyfile(run / name, out / name)
-    model_type = json.loads((run / "config.json").read_text(encoding="utf-8")).get("model_type", "")
+    model_type = read_config(run).get("model_type", "")
     processor = {"processor_class": _PROCESSOR_CLASSES.get(model_type, "Qwen2_5_VLProcessor")}
     (out / "processor_config.json").write_text(json.dumps(processor, indent=2), encoding="utf-8")
     (out / "README.md").write_text(card, encoding="utf-8")

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from regionreasoner.core.errors import InputError
 from regionreasoner.core.world.scene import COLOURS, KINDS, SIZES, TEXTURES
+from regionreasoner.policies.checkpoint_files import read_config
 
 __all__ = ["DenseLabels", "VisionPretrainConfig", "dense_labels", "pretrain_vision"]
 
@@ -151,7 +152,7 @@ def pretrain_vision(base: str | Path, config: VisionPretrainConfig, *, log: Path
     folder = Path(base)
     if not (folder / "config.json").is_file():
         raise InputError(f"{folder} is not a checkpoint", hint="write one with regionreasoner-train embedded-base")
-    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    model_type = read_config(folder).get("model_type")
     if model_type != "qwen2_5_vl":  # Qwen3-VL's tower returns deepstack features too; its labels are not wired
         raise InputError(
             f"{folder} is a {model_type} checkpoint", hint="pretrain the tower of a qwen2.5-vl embedded base"
