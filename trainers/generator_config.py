@@ -51,6 +51,9 @@ class GeneratorRunConfig:
     languages: str = field(default="all", metadata={"help": "caption languages: all, or a comma list of en zh nl ..."})
     switch_share: float = field(default=0.2, metadata={"help": "share of code-switched captions"})
     lattice: bool = field(default=True, metadata={"help": "shapes on the code grid's corners (generator_data)"})
+    lattice_footprint: int = field(
+        default=3, metadata={"help": "cells per side a lattice shape fills: 3, or 1 (one code per shape)"}
+    )
     vq_free_share: float = field(default=0.2, metadata={"help": "share of freely placed pictures in MAGVIT training"})
     tokenizer_vocab: int = field(default=1024, metadata={"help": "text tokenizer size (byte-level BPE)"})
     tokenizer_captions: int = field(default=20000, metadata={"help": "captions the tokenizer is trained on"})
@@ -102,6 +105,9 @@ class GeneratorRunConfig:
     inpaint_cover: float = field(
         default=0.9, metadata={"help": "share of a code cell the mask must cover to be regenerated (generator.json)"}
     )
+    inpaint_cell: bool = field(
+        default=False, metadata={"help": "inpainting puts the region on one code cell (generator.json; footprint 1)"}
+    )
     export_dir: str = field(default="", metadata={"help": "generator folder to write (default: OUTPUT_DIR/export)"})
     export_dtype: str = field(default="float16", metadata={"help": "NeoBabel weights dtype: float32 or float16"})
 
@@ -121,6 +127,11 @@ class GeneratorRunConfig:
                 raise ConfigError(f"{name}={getattr(self, name)}: set it >= 1")
         if self.save_steps < 0 or self.seed < 0 or self.lm_warmup < 0:
             raise ConfigError(f"save_steps={self.save_steps}, seed={self.seed}, lm_warmup={self.lm_warmup}: >= 0")
+        if self.lattice_footprint not in (1, 3) or self.resolution // self.stride < 3:
+            raise ConfigError(
+                f"lattice_footprint={self.lattice_footprint} on a {self.resolution // self.stride}-cell grid",
+                hint="use a footprint of 1 or 3 and a code grid of at least 3x3 cells",
+            )
         if self.vq_entropy_cells not in ("all", "shapes"):
             raise ConfigError(f"vq_entropy_cells={self.vq_entropy_cells!r}: use all or shapes")
         if not 0 <= self.vq_free_share <= 1:

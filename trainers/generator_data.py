@@ -15,10 +15,11 @@ code-switched mix.  What is said follows the tasks the generator is measured on 
   those cells, so it learns to put the named shape into the masked region of a given context.
 
 With ``lattice`` (a cell size in pixels, the code grid's stride) the shapes sit on the centres of the code grid's
-cells, one radius (11/8 of a cell), at least three cells apart: each shape then fills the 3x3 cells around its
-centre cell, and its codes depend on kind, colour and cell only, not on a sub-cell offset, which shrinks what the
-LM has to learn from thousands of code patterns per shape to nine (docs/decisions.md, "The generator's canonical
-world").
+cells at one radius.  ``footprint=3``: 11/8 of a cell, at least three cells apart, so each shape fills the 3x3 cells
+around its centre cell and its codes depend on kind, colour and cell only, not on a sub-cell offset, which shrinks
+what the LM has to learn from thousands of code patterns per shape to nine.  ``footprint=1``: 0.36 of a cell, one
+shape per cell, so one code IS one shape (kind and colour) and the LM's choices are per object, not per piece of one
+(docs/decisions.md, "The generator's canonical world" and "One code per shape").
 
 Captions come from :func:`~regionreasoner.core.world.captions.world_prompt` (the same words and grammar as the
 evaluation prompts); a share of them is code-switched (:class:`~regionreasoner.core.world.languages.CodeSwitch`):
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "FOOTPRINTS",
     "POSITIONS",
     "TASK_MIX",
     "Picture",
@@ -64,10 +66,12 @@ TASK_MIX: dict[str, float] = {"single": 0.2, "two": 0.2, "count": 0.25, "positio
 _EXTENT = 1.25
 """Every kind lies within this many radii of its centre (a square's corner: 0.85·√2)."""
 _SWITCHED = (("colour", "kind"), ("colour",), ("kind",))
-_LATTICE_RADIUS = 1.375
-"""A lattice shape's radius in cells: 11 px of an 8 px cell, so that it stays inside the 3x3 cells around its own."""
-_LATTICE_GAP = 3
-"""Least Chebyshev distance, in cells, between lattice shapes: their 3x3 footprints never share a cell."""
+_LATTICE_RADIUS = {3: 1.375, 1: 0.36}
+"""A lattice shape's radius in cells, per footprint (cells per side it fills): 11 px of an 8 px cell stays inside the
+3x3 cells around its own; 0.36 of a cell keeps every kind (extent 1.25 radii) inside its own cell with a margin.
+The least Chebyshev distance between lattice shapes, in cells, is the footprint: footprints never share a cell."""
+FOOTPRINTS: tuple[int, ...] = (1, 3)
+"""Lattice footprints: 3x3 cells per shape, or one cell per shape."""
 
 
 @dataclass(frozen=True)
@@ -132,21 +136,25 @@ def _place(
 
 
 def _lattice_place(
-    rng: np.random.Generator, kinds: list[str], side: int, cell: int, relation: str | None
+    rng: np.random.Generator, kinds: list[str], side: int, cell: int, relation: str | None, footprint: int
 ) -> list[Placed] | None:
-    """Shapes on the cell centres ``1.5 cell, 2.5 cell, ...`` (one radius), :data:`_LATTICE_GAP` cells apart."""
-    radius = _LATTICE_RADIUS * cell
-    corners = cell * (np.arange(1, side // cell - 1, dtype=np.float64) + 0.5)  # the 3x3 footprint stays on the grid
+    """Shapes on cell centres (one radius), ``footprint`` cells apart (Chebyshev), the footprint on the grid."""
+    radius = _LATTICE_RADIUS[footprint] * cell
+    edge = footprint // 2  # cells a footprint reaches beyond its centre cell
+    corners = cell * (np.arange(edge, side // cell - edge, dtype=np.float64) + 0.5)
     placed: list[Placed] = []
     for i, kind in enumerate(kinds):
         x0, y0, x1, y1 = _region(relation, i == 0, radius, side)
+        if footprint == 1 and relation is not None:  # one row or column of cells is too few: any cross position
+            m = _EXTENT * radius + 1
+            x0, y0, x1, y1 = (x0, m, x1, side - m) if relation in ("left of", "right of") else (m, y0, side - m, y1)
         free = [
             (x, y)
             for x in corners
             for y in corners
             if x0 <= x <= x1
             and y0 <= y <= y1
-            and all(max(abs(x - o.cx), abs(y - o.cy)) >= _LATTICE_GAP * cell for o in placed)
+            and all(max(abs(x - o.cx), abs(y - o.cy)) >= footprint * cell for o in placed)
         ]
         if not free:
             return None
@@ -157,13 +165,20 @@ def _lattice_place(
 
 
 def _inpaint_region(
-    rng: np.random.Generator, target: Placed, others: Sequence[Placed], cell: int, grid: int
+    rng: np.random.Generator, target: Placed, others: Sequence[Placed], cell: int, grid: int, cells: int = 3
 ) -> tuple[int, int, int, int]:
-    """The 3x3 cells around ``target``'s cell, grown by 0 or 1 cell on each side where no other shape's cells are."""
+    """The ``cells`` x ``cells`` footprint of ``target``, a 3x3 one grown where no other shape's cells are.
+
+    A 3x3 footprint grows by 0 or 1 cell on each side; a one-cell footprint stays its cell (the agent's inpainting
+    window, ``cell_window``, puts the region on one cell).
+    """
 
     def footprint(o: Placed) -> tuple[int, int, int, int]:
         ix, iy = int(o.cx // cell), int(o.cy // cell)
-        return ix - 1, iy - 1, ix + 2, iy + 2
+        return ix - cells // 2, iy - cells // 2, ix + cells // 2 + 1, iy + cells // 2 + 1
+
+    if cells == 1:
+        return footprint(target)
 
     def clear(box: tuple[int, int, int, int]) -> bool:
         x0, y0, x1, y1 = box
@@ -187,11 +202,13 @@ def draw_picture(
     switch_share: float = 0.2,
     task: str | None = None,
     lattice: int = 0,
+    footprint: int = 3,
 ) -> Picture:
     """A random :class:`Picture` (``task`` None: drawn from :data:`TASK_MIX`), ``resolution`` pixels square.
 
     ``lattice``: 0 places shapes anywhere at random sizes; a cell size in pixels (the code grid's stride) puts them
-    on the grid's corners (module docstring).  ``inpaint`` needs a lattice.
+    on the grid's cell centres, ``footprint`` (1 or 3) cells per side each (module docstring).  ``inpaint`` needs a
+    lattice.
     """
     if task is None:
         names = [name for name in TASK_MIX if lattice or name != "inpaint"]
@@ -203,6 +220,11 @@ def draw_picture(
         raise ConfigError(
             f"lattice={lattice} at resolution {resolution} for task {task!r}",
             hint="pass the code grid's stride (a divisor of the resolution); inpaint needs one",
+        )
+    if footprint not in FOOTPRINTS or (lattice and resolution // lattice < 3):
+        raise ConfigError(
+            f"footprint={footprint} on a {resolution // max(lattice, 1)}-cell grid",
+            hint=f"use a footprint of {FOOTPRINTS} and a grid of at least 3x3 cells",
         )
     language = _language(rng, languages, switch_share)
     a, b = (KINDS[int(i)] for i in rng.permutation(len(KINDS))[:2])
@@ -222,14 +244,14 @@ def draw_picture(
     placed = None
     while placed is None:
         placed = (
-            _lattice_place(rng, kinds, resolution, lattice, relation)
+            _lattice_place(rng, kinds, resolution, lattice, relation, footprint)
             if lattice
             else _place(rng, kinds, resolution, relation, radius)
         )
     say_colour = task != "count" and rng.random() < (0.6 if task != "position" else 0.25)
     region = None
     if task == "inpaint":  # the caption says the first shape only, and which cells it is in
-        region = _inpaint_region(rng, placed[0], placed[1:], lattice, resolution // lattice)
+        region = _inpaint_region(rng, placed[0], placed[1:], lattice, resolution // lattice, footprint)
         things = [Thing(placed[0].kind, placed[0].colour)]
     elif task == "count":
         things = [Thing(a, count=count, counted=True)]

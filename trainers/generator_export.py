@@ -72,6 +72,7 @@ def export_generator(
         inpaint_guidance_scale=cfg.inpaint_guidance_scale,
         inpaint_context=cfg.inpaint_context,
         inpaint_cover=cfg.inpaint_cover,
+        inpaint_cell=cfg.inpaint_cell,
         extrapolate_timesteps=cfg.timesteps,
         extrapolate_guidance_scale=cfg.guidance_scale,
     ).write(out / GENERATOR_JSON)
@@ -153,8 +154,14 @@ def generator_card(
         "dropped (the empty prompt) for classifier-free guidance.  "
         + (
             f"Shapes sit on the centres of the {cfg.resolution // cfg.stride}x{cfg.resolution // cfg.stride} code "
-            "grid's cells at one radius (11/8 of a cell), three cells apart (the canonical world, docs/decisions.md); "
-            "15% of the stream are inpainting samples: one shape named, only its cells regenerated."
+            + (
+                "grid's cells at one radius (11/8 of a cell), three cells apart (the canonical world, "
+                "docs/decisions.md); "
+                if cfg.lattice_footprint == 3
+                else "grid's cells at one radius (0.36 of a cell), one shape per cell: one code is one shape "
+                "(docs/decisions.md); "
+            )
+            + "15% of the stream are inpainting samples: one shape named, only its cells regenerated."
             if cfg.lattice
             else "Shapes are placed freely."
         ),
@@ -207,9 +214,19 @@ def generator_card(
         "  four shapes; any other prompt gives a picture of the world's shapes or noise.",
         f"- {cfg.resolution}x{cfg.resolution} pixels on an {cfg.resolution // cfg.stride}x"
         f"{cfg.resolution // cfg.stride} code grid: edges are soft, small shapes may lose their kind.",
-        f"- It draws shapes at one size on the code grid's lattice; inpainting crops a window "
-        f"{cfg.inpaint_context}x the region's",
-        "  longer side, so the new shape fills about three quarters of the region, whatever the scene's scale.",
+        *(
+            [
+                "- It draws one shape per code cell at one size; inpainting crops a window of "
+                f"{cfg.resolution // cfg.stride} cells of the region's",
+                "  longer side with the region on one cell, so the new shape fills about three quarters of the region.",
+            ]
+            if cfg.inpaint_cell
+            else [
+                f"- It draws shapes at one size on the code grid's lattice; inpainting crops a window "
+                f"{cfg.inpaint_context}x the region's",
+                "  longer side, so the new shape fills about three quarters of the region, whatever the scene's scale.",
+            ]
+        ),
         "- Trained on two CPU cores; the numbers above are what this recipe reaches, not what the architecture can.",
         "",
         "## Run configuration",

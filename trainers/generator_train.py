@@ -103,6 +103,7 @@ def _pictures(cfg: GeneratorRunConfig, stream: int, step: int, count: int, free_
                 languages=languages,
                 switch_share=cfg.switch_share,
                 lattice=0 if free else cfg.stride,
+                footprint=cfg.lattice_footprint,
             )
         )
     return out

@@ -1,6 +1,6 @@
 """Measurements of the generator trained here, scored by the exact scorer of the synthetic world.
 
-    python docs/generator/measure.py recon   --vq runs/generator/vq/final [--n 200 --free]
+    python docs/generator/measure.py recon   --vq runs/generator/vq/final [--n 200 --free --footprint 1]
     python docs/generator/measure.py inpaint --generator tools/generate/weights/world [--n 100]
     python docs/generator/measure.py geneval --generator DIR [--n-per-task 20 --lang en,nl --steps 12 --guidance 3]
     python docs/generator/measure.py baseline --generator tools/generate/weights/world --out runs/generator/random
@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 
 
-def recon(vq: Path, n: int, seed: int, lattice: bool) -> dict[str, object]:
+def recon(vq: Path, n: int, seed: int, lattice: bool, footprint: int = 1) -> dict[str, object]:
     """Share of drawn objects the exact scorer finds (kind and colour) in MAGVIT-v2 reconstructions.
 
-    ``lattice``: the pictures the LM is trained on (shapes on the code grid's corners), else freely placed ones.
+    ``lattice``: the pictures the LM is trained on (shapes on the code grid's cells, ``footprint`` cells per side
+    each), else freely placed ones.
     """
     import torch
 
@@ -46,7 +47,7 @@ def recon(vq: Path, n: int, seed: int, lattice: bool) -> dict[str, object]:
     res = model.config.resolution
     rng = np.random.default_rng([seed, 99])
     cell = model.stride if lattice else 0
-    pictures = [draw_picture(rng, resolution=res, lattice=cell) for _ in range(n)]
+    pictures = [draw_picture(rng, resolution=res, lattice=cell, footprint=footprint) for _ in range(n)]
     detector = ExactWorldDetector()
     found = ceiling = total = 0
     for start in range(0, n, 32):
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generator", type=Path, default=Path("tools/generate/weights/world"))
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--free", action="store_true", help="recon: freely placed shapes instead of the lattice")
+    parser.add_argument("--footprint", type=int, default=1, help="recon: cells per side of a lattice shape (1 or 3)")
     parser.add_argument("--n-per-task", type=int, default=20)
     parser.add_argument("--lang", default="en,zh,nl,fr,hi,fa")
     parser.add_argument("--seed", type=int, default=123456)
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     langs = tuple(args.lang.split(","))
     if args.what == "recon":
-        result = recon(args.vq, args.n, args.seed, not args.free)
+        result = recon(args.vq, args.n, args.seed, not args.free, args.footprint)
     elif args.what == "collect":
         result = collect(args.run)
     elif args.what == "baseline":

@@ -152,6 +152,39 @@ def test_lattice_pictures_sit_on_the_code_grid_and_inpainting_regions_hold_only_
         draw_picture(rng, resolution=64, task="inpaint")
 
 
+def test_one_cell_lattice_pictures_hold_one_shape_per_code_cell() -> None:
+    from regionreasoner.evals.generation.exact import ExactWorldDetector
+    from regionreasoner.trainers.generator_data import draw_picture
+
+    rng = np.random.default_rng(2)
+    pictures = [draw_picture(rng, resolution=96, lattice=32, footprint=1) for _ in range(300)]
+    assert {p.task for p in pictures} == {"single", "two", "count", "position", "inpaint"}
+    for p in pictures:
+        cells = [(int(o.cx // 32), int(o.cy // 32)) for o in p.objects]
+        assert len(set(cells)) == len(cells)  # one shape per cell
+        assert all(o.cx % 32 == 16 and o.cy % 32 == 16 and o.radius == pytest.approx(0.36 * 32) for o in p.objects)
+        assert all(1.25 * o.radius < 16 for o in p.objects)  # every kind stays inside its cell
+    assert {len(p.objects) for p in pictures if p.task == "count"} == {1, 2, 3, 4}
+    detector = ExactWorldDetector()
+    for p in pictures[:120]:
+        found = sorted((o.kind, o.colour) for o in detector.segment(p.image(96)))
+        assert found == sorted((o.kind, o.colour) for o in p.objects)
+    for p in pictures:
+        if p.task == "position" and p.language == "en":
+            a, b = p.objects
+            if " left of " in p.caption:
+                assert a.cx < b.cx
+            elif " above " in p.caption:
+                assert a.cy < b.cy
+        if p.task == "inpaint":
+            x0, y0, x1, y1 = p.region
+            assert (x1 - x0, y1 - y0) == (1, 1) and (x0, y0) == (int(p.objects[0].cx // 32), int(p.objects[0].cy // 32))
+    with pytest.raises(ConfigError, match="footprint"):
+        draw_picture(rng, resolution=96, lattice=32, footprint=2)
+    with pytest.raises(ConfigError, match="footprint"):
+        draw_picture(rng, resolution=64, lattice=32, footprint=1)  # a 2x2 grid
+
+
 @pytest.mark.parametrize(
     ("changes", "fragment"),
     [
@@ -160,6 +193,7 @@ def test_lattice_pictures_sit_on_the_code_grid_and_inpainting_regions_hold_only_
         ({"nonsense": 1}, "unknown"),
         ({"vq_entropy_cells": "edges"}, "all or shapes"),
         ({"vq_free_share": 1.5}, "vq_free_share"),
+        ({"lattice_footprint": 2}, "lattice_footprint"),
     ],
 )
 def test_bad_configs_name_the_fix(changes: dict[str, Any], fragment: str) -> None:
@@ -169,7 +203,10 @@ def test_bad_configs_name_the_fix(changes: dict[str, Any], fragment: str) -> Non
 
 def test_the_shipped_preset_loads() -> None:
     cfg = load_generator_config("generator")
-    assert cfg.num_vq_tokens == 64 and cfg.export_folder == Path("tools/generate/weights/world")
+    assert cfg.num_vq_tokens == 64 and cfg.lattice_footprint == 3 and not cfg.inpaint_cell
+    assert cfg.export_folder == Path("tools/generate/weights/world")
+    one = load_generator_config("generator", resolution=96, vq_ch_mult="1,2,4,4,4,4", lattice_footprint=1)
+    assert one.num_vq_tokens == 9 and one.stride == 32  # the one-code-per-shape layout (docs/decisions.md)
 
 
 def test_the_codebook_term_looks_only_at_the_cells_given() -> None:

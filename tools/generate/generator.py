@@ -78,6 +78,9 @@ class GeneratorDefaults:
     inpaint_cover: float = 0.0
     """Which codes are regenerated: 0 = the reference's bicubic rule; c in (0, 1] = cells the mask covers at least c
     (1 = wholly inside), so a shape drawn into them is not cut by the mask pasted back (``images.mask_to_grid``)."""
+    inpaint_cell: bool = False
+    """True for a model that draws one shape per code cell: the window puts the mask box on one cell
+    (:func:`~.inpaint.cell_window`; ``inpaint_context`` is then unused) and cells are chosen by ``inpaint_cover``."""
     extrapolate_timesteps: int = 50
     """Extrapolation steps per direction."""
     extrapolate_guidance_scale: float = 7.0
@@ -100,6 +103,8 @@ class GeneratorDefaults:
             raise ConfigError(f"inpaint_cover={self.inpaint_cover!r}: use a number in [0, 1]")
         if not 0 <= self.inpaint_cover <= 1:
             raise ConfigError(f"inpaint_cover={self.inpaint_cover}: use 0 (reference rule) or a share in (0, 1]")
+        if not isinstance(self.inpaint_cell, bool):
+            raise ConfigError(f"inpaint_cell={self.inpaint_cell!r}: use true or false")
         if self.inpaint_context < 0 or 0 < self.inpaint_context < 1:
             raise ConfigError(f"inpaint_context={self.inpaint_context}: use 0 (largest window) or a factor >= 1")
         SamplerSettings(timesteps=self.extrapolate_timesteps, guidance_scale=self.extrapolate_guidance_scale)
@@ -328,7 +333,7 @@ class Generator:
             preprocess_image,
             preprocess_mask,
         )
-        from regionreasoner.tools.generate.inpaint import crop_box, inpaint_codes, paste_back
+        from regionreasoner.tools.generate.inpaint import cell_window, crop_box, crop_padded, inpaint_codes, paste_back
 
         if not isinstance(image, PILImage.Image):
             raise InputError(f"image is a {type(image).__name__}", hint="pass a PIL image (load_image(...).image)")
@@ -340,11 +345,21 @@ class Generator:
             )
         model, vq, tokenizer, layout = self.load()
         res = self.defaults.resolution
-        box = crop_box(image.size, array, context=self.defaults.inpaint_context)
-        window = image.convert("RGB").crop(box)
-        x0, y0, x1, y1 = box
         side = res // vq.stride
-        small = preprocess_mask(array[y0:y1, x0:x1], res)
+        if self.defaults.inpaint_cell:
+            box = cell_window(image.size, array, side)
+            window = crop_padded(image, box)
+            x0, y0, x1, y1 = box
+            inside = np.zeros((y1 - y0, x1 - x0), dtype=bool)  # the mask in the window's frame (it may overhang)
+            a0, b0 = max(x0, 0), max(y0, 0)
+            a1, b1 = min(x1, image.width), min(y1, image.height)
+            inside[b0 - y0 : b1 - y0, a0 - x0 : a1 - x0] = array[b0:b1, a0:a1]
+        else:
+            box = crop_box(image.size, array, context=self.defaults.inpaint_context)
+            window = image.convert("RGB").crop(box)
+            x0, y0, x1, y1 = box
+            inside = array[y0:y1, x0:x1]
+        small = preprocess_mask(inside, res)
         # no cell chosen: inpaint_codes raises InputError, naming the fix
         regenerate = torch.from_numpy(mask_to_grid(small, (side, side), cover=self.defaults.inpaint_cover))
         settings = self._settings(steps, guidance, temperature, "inpaint")

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DIRECTIONS",
     "Direction",
+    "cell_window",
     "crop_box",
+    "crop_padded",
     "extrapolate_codes",
     "extrapolation_merge",
     "extrapolation_window",
@@ -80,6 +82,59 @@ def crop_box(
             "%d mask pixels lie outside the %dx%d window the model sees; they stay unchanged", outside, cw, ch
         )
     return (x0, y0, x0 + cw, y0 + ch)
+
+
+def cell_window(size: tuple[int, int], mask: npt.NDArray[np.bool_], grid: int) -> Box:
+    """A square window, ``grid`` cells of the mask box's longer side, that puts the mask box on ONE code cell.
+
+    For a model that draws one shape per code cell (``inpaint_cell`` in generator.json): the box is centred in a
+    whole cell, so the regenerated code is exactly the region.  Of the ``grid`` cells per axis the one that keeps
+    the window most inside the image is used (ties: the one nearest the middle); the window may still reach past
+    the image (a large region in a small image), and :func:`crop_padded` fills that part with the border's colour.
+
+    >>> m = np.zeros((240, 320), bool); m[100:140, 10:40] = True
+    >>> cell_window((320, 240), m, 3)   # a 40-pixel cell, the box in the left column
+    (5, 60, 125, 180)
+    """
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+        raise ConfigError(f"grid={grid!r}: use the code grid's side (cells per axis)")
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        raise InputError("the mask selects no pixel", hint="pass a mask with True where the image should change")
+    x_lo, x_hi, y_lo, y_hi = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    cell = max(x_hi - x_lo, y_hi - y_lo)
+    side = grid * cell
+
+    def start(lo: int, hi: int, extent: int) -> int:
+        # window start that puts the box's centre at the centre of cell i; the cell with least overhang wins
+        centre = (lo + hi) / 2
+        starts = [(round(centre - (i + 0.5) * cell), i) for i in range(grid)]
+        return min(starts, key=lambda s: (max(0, -s[0]) + max(0, s[0] + side - extent), abs(s[1] - (grid - 1) / 2)))[0]
+
+    x0, y0 = start(x_lo, x_hi, size[0]), start(y_lo, y_hi, size[1])
+    return (x0, y0, x0 + side, y0 + side)
+
+
+def crop_padded(image: Image.Image, box: Box) -> Image.Image:
+    """``image.crop(box)`` where the part of ``box`` outside the image is the colour most common on its border.
+
+    PIL's crop fills it black, which the model would read as content; the border colour is the background.
+    """
+    from PIL import Image as PILImage
+
+    rgb = image.convert("RGB")
+    x0, y0, x1, y1 = box
+    if x0 >= 0 and y0 >= 0 and x1 <= rgb.width and y1 <= rgb.height:
+        return rgb.crop(box)
+    pixels = np.asarray(rgb)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    colours, counts = np.unique(border.reshape(-1, 3), axis=0, return_counts=True)
+    fill = tuple(int(v) for v in colours[int(counts.argmax())])
+    out = PILImage.new("RGB", (x1 - x0, y1 - y0), fill)
+    inside = (max(x0, 0), max(y0, 0), min(x1, rgb.width), min(y1, rgb.height))
+    if inside[0] < inside[2] and inside[1] < inside[3]:
+        out.paste(rgb.crop(inside), (inside[0] - x0, inside[1] - y0))
+    return out
 
 
 def regenerate_tokens(codes: torch.Tensor, regenerate: torch.Tensor, layout: VocabLayout) -> torch.Tensor:
@@ -135,7 +190,8 @@ def inpaint_codes(
 def paste_back(original: Image.Image, generated: Image.Image, mask: npt.NDArray[np.bool_], box: Box) -> Image.Image:
     """``original`` with ``generated`` (the decoded window, any size) pasted where ``mask`` (H, W) is True.
 
-    ``generated`` is resized (bicubic) onto ``box``; every pixel outside ``mask`` keeps the original value exactly.
+    ``generated`` is resized (bicubic) onto ``box``, which may reach past the image (:func:`cell_window`: only its
+    part inside is used); every pixel outside ``mask`` keeps the original value exactly.
     """
     from PIL import Image
 
@@ -144,8 +200,11 @@ def paste_back(original: Image.Image, generated: Image.Image, mask: npt.NDArray[
         raise GeometryError(f"mask of shape {mask.shape} for a {original.width}x{original.height} image")
     window = np.asarray(generated.convert("RGB").resize((x1 - x0, y1 - y0), Image.Resampling.BICUBIC))
     out = np.array(original.convert("RGB"))
-    region, inside = out[y0:y1, x0:x1], mask[y0:y1, x0:x1]
-    region[inside] = window[inside]
+    a0, b0, a1, b1 = max(x0, 0), max(y0, 0), min(x1, original.width), min(y1, original.height)
+    if a0 >= a1 or b0 >= b1:
+        return Image.fromarray(out)
+    region, inside = out[b0:b1, a0:a1], mask[b0:b1, a0:a1]
+    region[inside] = window[b0 - y0 : b1 - y0, a0 - x0 : a1 - x0][inside]
     return Image.fromarray(out)
 
 

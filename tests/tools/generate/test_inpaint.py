@@ -176,3 +176,86 @@ def test_inpaint_context_and_cover_choose_the_window_and_the_cells() -> None:
         GeneratorDefaults(inpaint_context=0.5)
     with pytest.raises(ConfigError, match="inpaint_cover"):
         GeneratorDefaults(inpaint_cover=2.0)
+
+
+@pytest.mark.parametrize(
+    ("box", "grid", "window"),
+    [
+        ((140, 100, 180, 140), 3, (100, 60, 220, 180)),  # a 40-px region in the middle: the middle cell
+        ((10, 100, 40, 140), 3, (5, 60, 125, 180)),  # near the left edge: the left column, still inside the image
+        ((290, 0, 320, 20), 3, (230, -5, 320, 85)),  # a corner: the window overhangs by the least the grid allows
+        ((0, 0, 320, 240), 3, (-320, -360, 640, 600)),  # larger than the image: centred, overhanging evenly
+    ],
+)
+def test_cell_window_puts_the_region_on_one_cell(
+    box: tuple[int, int, int, int], grid: int, window: tuple[int, int, int, int]
+) -> None:
+    from regionreasoner.tools.generate.inpaint import cell_window
+
+    x0, y0, x1, y1 = box
+    mask = np.zeros((240, 320), bool)
+    mask[y0:y1, x0:x1] = True
+    got = cell_window((320, 240), mask, grid)
+    assert got == window
+    cell = max(x1 - x0, y1 - y0)
+    assert got[2] - got[0] == got[3] - got[1] == grid * cell
+    # the region's centre is the centre of one cell of the window
+    for lo, hi, start in ((x0, x1, got[0]), (y0, y1, got[1])):
+        offset = ((lo + hi) / 2 - start) / cell - 0.5
+        assert abs(offset - round(offset)) <= 0.5 / cell and 0 <= round(offset) < grid
+    with pytest.raises(InputError, match="no pixel"):
+        cell_window((320, 240), np.zeros((240, 320), bool), 3)
+    with pytest.raises(ConfigError, match="grid"):
+        cell_window((320, 240), mask, 0)
+
+
+def test_crop_padded_fills_the_overhang_with_the_border_colour_and_paste_back_clips() -> None:
+    from regionreasoner.tools.generate.inpaint import crop_padded
+
+    image = Image.new("RGB", (40, 30), (120, 120, 120))
+    image.paste((255, 0, 0), (0, 0, 10, 10))  # a red corner (on the border, but not its most common colour)
+    window = crop_padded(image, (-10, -10, 20, 20))
+    pixels = np.asarray(window)
+    assert window.size == (30, 30)
+    assert (pixels[:10, :] == (120, 120, 120)).all() and (pixels[:, :10] == (120, 120, 120)).all()
+    assert (pixels[10:20, 10:20] == (255, 0, 0)).all()  # the image's own pixels where the window is inside
+    assert np.array_equal(np.asarray(crop_padded(image, (5, 5, 25, 25))), np.asarray(image.crop((5, 5, 25, 25))))
+    mask = np.zeros((30, 40), bool)
+    mask[0:5, 0:5] = True
+    out = np.asarray(paste_back(image, Image.new("RGB", (6, 6), (0, 0, 255)), mask, (-10, -10, 20, 20)))
+    assert (out[mask] == (0, 0, 255)).all() and np.array_equal(out[~mask], np.asarray(image)[~mask])
+
+
+def test_inpaint_cell_regenerates_exactly_the_one_cell_of_the_region(
+    tiny_generator_path: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import shutil
+
+    from regionreasoner.tools.generate import inpaint as inpaint_module
+    from regionreasoner.tools.generate.generator import Generator, GeneratorDefaults
+
+    folder = tmp_path / "gen"
+    shutil.copytree(tiny_generator_path, folder)
+    spec = json.loads((folder / "generator.json").read_text(encoding="utf-8"))
+    (folder / "generator.json").write_text(json.dumps({**spec, "inpaint_cell": True, "inpaint_cover": 0.5}), "utf-8")
+    gen = Generator.from_pretrained(folder, device="cpu")
+    seen: list[torch.Tensor] = []
+    real = inpaint_module.inpaint_codes
+
+    def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
+        seen.append(args[3].clone())  # regenerate (N,) bool
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inpaint_module, "inpaint_codes", spy)
+    image = _picture(320, 240, seed=4)
+    mask = np.zeros((240, 320), bool)
+    mask[2:22, 295:315] = True  # a 20-px region in the top-right corner: the window overhangs the image
+    out = gen.inpaint(image, mask, "a green star", seed=0, steps=2)
+    side = int(len(seen[0]) ** 0.5)  # the tiny model's 8x8 grid: the corner region sits on cell (row 0, column 7)
+    chosen = seen[0].reshape(side, side).nonzero().tolist()
+    assert chosen == [[0, side - 1]]
+    assert out.size == image.size
+    assert np.array_equal(np.asarray(out)[~mask], np.asarray(image)[~mask])
+    with pytest.raises(ConfigError, match="inpaint_cell"):
+        GeneratorDefaults(inpaint_cell=1)  # type: ignore[arg-type]
