@@ -135,6 +135,25 @@ def _place(
     return placed
 
 
+def _cell_region(relation: str, first: bool, grid: int, cell: int) -> tuple[float, float, float, float]:
+    """Where a one-cell lattice centre may go for a position relation (x0, y0, x1, y1 in pixels).
+
+    Along the relation's axis the first shape takes the cells before the grid's last two, the second the cells from
+    the third on (and :func:`_apart` keeps it two cells beyond the first: far beyond GenEval's margin) on any grid of
+    3 or more cells; across it, any cell.
+    """
+    before = first == (relation in ("left of", "above"))
+    a0, a1 = (0.0, (grid - 2) * cell - 1.0) if before else (2.0 * cell, float(grid * cell))
+    b0, b1 = 0.0, float(grid * cell)
+    return (a0, b0, a1, b1) if relation in ("left of", "right of") else (b0, a0, b1, a1)
+
+
+def _apart(relation: str, first: Placed, x: float, y: float, gap: float) -> bool:
+    """Whether a second shape at ``(x, y)`` is ``gap`` pixels or more on the far side of ``first`` for ``relation``."""
+    along = x - first.cx if relation in ("left of", "right of") else y - first.cy
+    return along >= gap if relation in ("left of", "above") else -along >= gap
+
+
 def _lattice_place(
     rng: np.random.Generator, kinds: list[str], side: int, cell: int, relation: str | None, footprint: int
 ) -> list[Placed] | None:
@@ -145,9 +164,8 @@ def _lattice_place(
     placed: list[Placed] = []
     for i, kind in enumerate(kinds):
         x0, y0, x1, y1 = _region(relation, i == 0, radius, side)
-        if footprint == 1 and relation is not None:  # one row or column of cells is too few: any cross position
-            m = _EXTENT * radius + 1
-            x0, y0, x1, y1 = (x0, m, x1, side - m) if relation in ("left of", "right of") else (m, y0, side - m, y1)
+        if footprint == 1 and relation is not None:
+            x0, y0, x1, y1 = _cell_region(relation, i == 0, side // cell, cell)
         free = [
             (x, y)
             for x in corners
@@ -155,6 +173,7 @@ def _lattice_place(
             if x0 <= x <= x1
             and y0 <= y <= y1
             and all(max(abs(x - o.cx), abs(y - o.cy)) >= footprint * cell for o in placed)
+            and (footprint == 3 or relation is None or not placed or _apart(relation, placed[0], x, y, 2 * cell))
         ]
         if not free:
             return None
@@ -242,12 +261,16 @@ def draw_picture(
         relation = POSITIONS[int(rng.integers(len(POSITIONS)))] if task == "position" else None
     radius = (0.12, 0.17) if count <= 2 else (0.09, 0.12)
     placed = None
-    while placed is None:
+    for _attempt in range(1000):  # a draw can fail (no free cell left); the task's geometry is always possible
+        if placed is not None:
+            break
         placed = (
             _lattice_place(rng, kinds, resolution, lattice, relation, footprint)
             if lattice
             else _place(rng, kinds, resolution, relation, radius)
         )
+    if placed is None:
+        raise ConfigError(f"no placement of {kinds} for {task!r} at {resolution} px", hint="use a larger resolution")
     say_colour = task != "count" and rng.random() < (0.6 if task != "position" else 0.25)
     region = None
     if task == "inpaint":  # the caption says the first shape only, and which cells it is in

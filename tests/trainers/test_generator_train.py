@@ -179,6 +179,11 @@ def test_one_cell_lattice_pictures_hold_one_shape_per_code_cell() -> None:
         if p.task == "inpaint":
             x0, y0, x1, y1 = p.region
             assert (x1 - x0, y1 - y0) == (1, 1) and (x0, y0) == (int(p.objects[0].cx // 32), int(p.objects[0].cy // 32))
+    pairs = [draw_picture(rng, resolution=64, lattice=16, footprint=1, task="position") for _ in range(100)]
+    for p in pairs:  # a 4x4 grid: the pair is at least two cells apart along the relation's axis
+        a, b = p.objects
+        along = abs(a.cx - b.cx) if ("left of" in p.caption or "right of" in p.caption) else abs(a.cy - b.cy)
+        assert along >= 32 or p.language != "en"
     with pytest.raises(ConfigError, match="footprint"):
         draw_picture(rng, resolution=96, lattice=32, footprint=2)
     with pytest.raises(ConfigError, match="footprint"):
